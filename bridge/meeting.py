@@ -1,0 +1,226 @@
+"""The normalized meeting: what calbridge knows about one calendar event.
+
+Rule kept here: a `Meeting` is a frozen, validated value with no I/O. Both sides of the bridge
+(iCalendar in `ical.py`, Exchange properties in `exchange/props.py`) convert to and from it, and the
+planner compares meetings only through `content_hash()`, which covers the fields an attendee would
+notice and nothing else (DTSTAMP, LAST-MODIFIED, PRODID and property order never count).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+__all__ = [
+    "Attendee",
+    "AttendeeKind",
+    "AttendeeRole",
+    "BusyStatus",
+    "Meeting",
+    "MeetingError",
+    "Sensitivity",
+]
+
+
+class MeetingError(ValueError):
+    """An event that cannot be a valid `Meeting` (the message says which field and why)."""
+
+
+class AttendeeRole(enum.StrEnum):
+    REQUIRED = "REQ-PARTICIPANT"
+    OPTIONAL = "OPT-PARTICIPANT"
+    NON_PARTICIPANT = "NON-PARTICIPANT"
+    CHAIR = "CHAIR"
+
+
+class AttendeeKind(enum.StrEnum):
+    PERSON = "INDIVIDUAL"
+    ROOM = "ROOM"
+    RESOURCE = "RESOURCE"
+    GROUP = "GROUP"
+
+
+class BusyStatus(enum.StrEnum):
+    """Exchange's `urn:schemas:calendar:busystatus` strings (reference §4.2)."""
+
+    FREE = "FREE"
+    TENTATIVE = "TENTATIVE"
+    BUSY = "BUSY"
+    OOF = "OOF"
+
+
+class Sensitivity(enum.StrEnum):
+    PUBLIC = "PUBLIC"
+    PRIVATE = "PRIVATE"
+    CONFIDENTIAL = "CONFIDENTIAL"
+
+
+def normalize_address(address: str) -> str:
+    """Lower-case an e-mail address and strip a `mailto:` prefix; reject what is not an address."""
+    value = address.strip()
+    if value.lower().startswith("mailto:"):
+        value = value[7:]
+    value = value.strip().lower()
+    if not value or "@" not in value or any(c in value for c in "\r\n\t ,;<>\"'"):
+        raise MeetingError(f"not an e-mail address: {address!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Attendee:
+    email: str
+    name: str = ""
+    role: AttendeeRole = AttendeeRole.REQUIRED
+    kind: AttendeeKind = AttendeeKind.PERSON
+    partstat: str = "NEEDS-ACTION"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "email", normalize_address(self.email))
+        if any(c in self.name for c in "\r\n"):
+            object.__setattr__(self, "name", " ".join(self.name.split()))
+
+    @property
+    def is_resource(self) -> bool:
+        """Rooms and equipment: Exchange wants them as resources (Bcc), not as people."""
+        return self.kind in (AttendeeKind.ROOM, AttendeeKind.RESOURCE) or (
+            self.role is AttendeeRole.NON_PARTICIPANT
+        )
+
+
+@dataclass(frozen=True)
+class Meeting:
+    """One event. `start`/`end` are aware datetimes, or dates when `all_day` is true.
+
+    `tzid` is the IANA zone the event was written in (None = UTC or unknown); times are always
+    aware, so the zone matters only for display and recurrence expansion.
+    """
+
+    uid: str
+    start: datetime | date
+    end: datetime | date
+    summary: str = ""
+    location: str = ""
+    description: str = ""
+    sequence: int = 0
+    organizer: str | None = None
+    organizer_name: str = ""
+    attendees: tuple[Attendee, ...] = ()
+    all_day: bool = False
+    tzid: str | None = None
+    rrule: tuple[str, ...] = ()
+    rdates: tuple[datetime | date, ...] = ()
+    exdates: tuple[datetime | date, ...] = ()
+    overrides: tuple[str, ...] = ()  # RECURRENCE-IDs of overridden occurrences (not yet expressible)
+    busy_status: BusyStatus = BusyStatus.BUSY
+    sensitivity: Sensitivity = Sensitivity.PUBLIC
+    categories: tuple[str, ...] = ()
+    reminder_minutes: int | None = None
+    status: str = "CONFIRMED"
+    extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        if not self.uid or any(c in self.uid for c in "\r\n"):
+            raise MeetingError("UID is missing or contains a line break")
+        if self.all_day:
+            if isinstance(self.start, datetime) or isinstance(self.end, datetime):
+                raise MeetingError("an all-day event needs DATE values for start and end")
+        else:
+            for name in ("start", "end"):
+                value = getattr(self, name)
+                if not isinstance(value, datetime) or value.tzinfo is None:
+                    raise MeetingError(f"{name} must be an aware datetime (got {value!r})")
+        if self.end < self.start:  # type: ignore[operator]
+            raise MeetingError("the event ends before it starts")
+        if self.organizer is not None:
+            object.__setattr__(self, "organizer", normalize_address(self.organizer))
+        if self.sequence < 0:
+            raise MeetingError("SEQUENCE must not be negative")
+
+    # -- views -------------------------------------------------------------------------------
+
+    @property
+    def is_recurring(self) -> bool:
+        return bool(self.rrule or self.rdates)
+
+    def invitees(self) -> tuple[Attendee, ...]:
+        """Everyone who gets a message: all attendees but the organizer himself."""
+        return tuple(a for a in self.attendees if a.email != self.organizer)
+
+    @property
+    def has_invitees(self) -> bool:
+        return bool(self.invitees())
+
+    def required(self) -> tuple[Attendee, ...]:
+        return tuple(
+            a
+            for a in self.invitees()
+            if not a.is_resource and a.role in (AttendeeRole.REQUIRED, AttendeeRole.CHAIR)
+        )
+
+    def optional(self) -> tuple[Attendee, ...]:
+        return tuple(
+            a for a in self.invitees() if not a.is_resource and a.role is AttendeeRole.OPTIONAL
+        )
+
+    def resources(self) -> tuple[Attendee, ...]:
+        return tuple(a for a in self.invitees() if a.is_resource)
+
+    def start_utc(self, zone: object | None = None) -> datetime:
+        """Start as an aware UTC datetime; an all-day date starts at local midnight in `zone`."""
+        return _to_utc(self.start, zone)
+
+    def end_utc(self, zone: object | None = None) -> datetime:
+        return _to_utc(self.end, zone)
+
+    # -- identity of content -----------------------------------------------------------------
+
+    def meaningful_fields(self) -> dict[str, object]:
+        """The fields whose change an attendee must be told about (input of `content_hash`)."""
+        return {
+            "start": _stamp(self.start),
+            "end": _stamp(self.end),
+            "all_day": self.all_day,
+            "summary": self.summary,
+            "location": self.location,
+            "description": self.description,
+            "organizer": self.organizer,
+            "attendees": sorted(
+                [a.email, a.role.value, a.kind.value] for a in self.invitees()
+            ),
+            "rrule": sorted(self.rrule),
+            "rdates": sorted(_stamp(d) for d in self.rdates),
+            "exdates": sorted(_stamp(d) for d in self.exdates),
+            "overrides": sorted(self.overrides),
+            "busy_status": self.busy_status.value,
+            "sensitivity": self.sensitivity.value,
+            "categories": sorted(self.categories),
+            "reminder_minutes": self.reminder_minutes,
+            "status": self.status,
+        }
+
+    def content_hash(self) -> str:
+        payload = json.dumps(self.meaningful_fields(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _stamp(value: datetime | date) -> str:
+    """A comparable text form: instants in UTC, dates as dates (so zone spelling never counts)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return value.strftime("%Y%m%d")
+
+
+def _to_utc(value: datetime | date, zone: object | None) -> datetime:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    midnight = datetime(value.year, value.month, value.day)
+    if zone is None:
+        return midnight.replace(tzinfo=UTC)
+    return midnight.replace(tzinfo=zone).astimezone(UTC)  # type: ignore[arg-type]
+
+
+def all_day_span(start: date, end: date) -> timedelta:
+    return end - start
