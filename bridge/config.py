@@ -1,0 +1,305 @@
+"""calbridge's configuration: one TOML file, validated before anything starts.
+
+Rules kept here: every problem is reported as one `ConfigError` naming the key
+(`exchange.auth: must be one of fba, basic, ntlm`); secrets are read from the file, an environment
+variable (`*_env`) or a secrets file (`*_file`) and are held in `Secret`, whose repr and str
+never show the value. Without a file, the embedded demo is configured (simulator + demo users).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import zoneinfo
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Config", "ConfigError", "Secret", "UserConfig", "load_config"]
+
+DEMO_USERS = ("alice", "bob", "carol", "dave")
+AUTH_MODES = ("fba", "basic", "ntlm")
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message starts with the offending key."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+
+
+class Secret:
+    """A password that never prints itself."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class UserConfig:
+    name: str  # CalDAV login
+    mailbox: str  # Exchange alias (/exchange/<mailbox>/)
+    email: str
+    caldav_password: Secret
+    exchange_username: str | None = None  # per-user Exchange credentials (no service account)
+    exchange_password: Secret | None = None
+    delegates: tuple[str, ...] = ()  # organizers this user may send for
+
+
+@dataclass(frozen=True)
+class Config:
+    exchange_url: str  # "embedded" or scheme://host[:port]
+    auth: str
+    verify: bool | str
+    insecure: bool
+    timeout: float
+    service_username: str | None
+    service_password: Secret | None
+    users: tuple[UserConfig, ...]
+    interval: float
+    timezone: str
+    workers: int
+    mass_cancel_threshold: float
+    mass_cancel_min: int
+    caldav_host: str
+    caldav_port: int
+    sim_host: str
+    sim_port: int
+    sim_language: str
+    state_dir: Path
+    source: str = "defaults"
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def embedded(self) -> bool:
+        return self.exchange_url == "embedded"
+
+    def server_url(self) -> str:
+        if self.embedded:
+            return f"http://{self.sim_host}:{self.sim_port}"
+        return self.exchange_url.rstrip("/")
+
+    def user(self, name: str) -> UserConfig:
+        for user in self.users:
+            if user.name == name:
+                return user
+        raise ConfigError("user", f"no user named {name!r} in {self.source}")
+
+
+def load_config(
+    path: str | Path | None,
+    *,
+    state_dir: str | Path | None = None,
+    caldav_port: int | None = None,
+    sim_port: int | None = None,
+    environ: dict[str, str] | None = None,
+) -> Config:
+    """Read and validate `path` (None: the embedded demo); command-line overrides win."""
+    env = dict(os.environ if environ is None else environ)
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        try:
+            with open(path, "rb") as handle:
+                data = tomllib.load(handle)
+        except FileNotFoundError:
+            raise ConfigError("--config", f"file not found: {path}") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError("--config", f"{path} is not valid TOML: {error}") from None
+    base = Path(path).parent if path is not None else Path.cwd()
+    reader = _Reader(data, env, base)
+
+    exchange_url = reader.text("exchange.url", "embedded")
+    if exchange_url != "embedded" and not exchange_url.startswith(("http://", "https://")):
+        raise ConfigError("exchange.url", "must be 'embedded' or an http(s):// URL")
+    auth = reader.text("exchange.auth", "fba")
+    if auth not in AUTH_MODES:
+        raise ConfigError("exchange.auth", f"must be one of {', '.join(AUTH_MODES)}")
+    verify_raw = reader.get("exchange.verify", True)
+    if not isinstance(verify_raw, bool | str):
+        raise ConfigError("exchange.verify", "must be true, false or the path of a CA bundle")
+    if isinstance(verify_raw, str) and not (base / verify_raw).exists():
+        raise ConfigError("exchange.verify", f"CA bundle not found: {verify_raw}")
+    insecure = reader.boolean("exchange.insecure", False)
+    if verify_raw is False and not insecure:
+        raise ConfigError(
+            "exchange.verify",
+            "false is refused; set exchange.insecure = true to disable TLS checks",
+        )
+
+    service_username = reader.optional_text("exchange.service_account.username")
+    service_password = reader.secret("exchange.service_account.password")
+    if service_username is None and exchange_url == "embedded":
+        service_username, service_password = "svc-calbridge", Secret("demo")
+    if service_username is not None and service_password is None:
+        raise ConfigError("exchange.service_account.password", "missing (or its _env/_file)")
+
+    users = _read_users(reader, data, service_username is not None, exchange_url == "embedded")
+    timezone = reader.text("sync.timezone", "UTC")
+    try:
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError("sync.timezone", f"unknown time zone {timezone!r}") from None
+    threshold = reader.number("sync.mass_cancel_threshold", 0.5)
+    if not 0 < threshold <= 1:
+        raise ConfigError("sync.mass_cancel_threshold", "must be in (0, 1]")
+    chosen_state = Path(state_dir) if state_dir is not None else None
+    if chosen_state is None:
+        chosen_state = base / reader.text("state_dir", "state") if path else Path("state")
+    return Config(
+        exchange_url=exchange_url,
+        auth=auth,
+        verify=str(base / verify_raw) if isinstance(verify_raw, str) else verify_raw,
+        insecure=insecure,
+        timeout=reader.number("exchange.timeout", 30.0),
+        service_username=service_username,
+        service_password=service_password,
+        users=users,
+        interval=reader.number("sync.interval", 60.0),
+        timezone=timezone,
+        workers=int(reader.number("sync.workers", 2)),
+        mass_cancel_threshold=threshold,
+        mass_cancel_min=int(reader.number("sync.mass_cancel_min", 3)),
+        caldav_host=reader.text("caldav.host", "127.0.0.1"),
+        caldav_port=caldav_port or int(reader.number("caldav.port", 5232)),
+        sim_host=reader.text("simulator.host", "127.0.0.1"),
+        sim_port=sim_port or int(reader.number("simulator.port", 8800)),
+        sim_language=reader.text("simulator.language", "en"),
+        state_dir=chosen_state,
+        source=source,
+    )
+
+
+def _read_users(
+    reader: _Reader, data: dict[str, Any], has_service: bool, embedded: bool
+) -> tuple[UserConfig, ...]:
+    entries = data.get("user")
+    if entries is None:
+        if not embedded:
+            raise ConfigError("user", "at least one [[user]] table is required")
+        return tuple(
+            UserConfig(name, name, f"{name}@example.com", Secret("demo")) for name in DEMO_USERS
+        )
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError("user", "must be a list of [[user]] tables")
+    users = []
+    seen: set[str] = set()
+    for index, entry in enumerate(entries):
+        key = f"user[{index}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(key, "must be a table")
+        sub = _Reader(entry, reader.env, reader.base, prefix=key + ".")
+        name = sub.text("name", None)
+        if not name or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            raise ConfigError(f"{key}.name", "letters, digits, '-', '_' and '.' only")
+        if name in seen:
+            raise ConfigError(f"{key}.name", f"duplicate user {name!r}")
+        seen.add(name)
+        caldav_password = sub.secret("caldav_password")
+        if caldav_password is None:
+            raise ConfigError(f"{key}.caldav_password", "missing (or its _env/_file)")
+        exchange_username = sub.optional_text("exchange_username")
+        exchange_password = sub.secret("exchange_password")
+        if not has_service and (exchange_username is None or exchange_password is None):
+            raise ConfigError(
+                f"{key}.exchange_username",
+                "needed (with exchange_password) when there is no exchange.service_account",
+            )
+        mailbox = sub.text("mailbox", name)
+        users.append(
+            UserConfig(
+                name=name,
+                mailbox=mailbox,
+                email=sub.text("email", f"{mailbox}@example.com").lower(),
+                caldav_password=caldav_password,
+                exchange_username=exchange_username,
+                exchange_password=exchange_password,
+                delegates=tuple(str(d).lower() for d in sub.get("delegates", [])),
+            )
+        )
+    return tuple(users)
+
+
+class _Reader:
+    """Dotted-key access with type checks that name the key in every error."""
+
+    def __init__(
+        self, data: dict[str, Any], env: dict[str, str], base: Path, prefix: str = ""
+    ) -> None:
+        self.data, self.env, self.base, self.prefix = data, env, base, prefix
+
+    def get(self, key: str, default: Any) -> Any:
+        node: Any = self.data
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return default
+            node = node[part]
+        return node
+
+    def text(self, key: str, default: str | None) -> str:
+        value = self.get(key, default)
+        if not isinstance(value, str):
+            raise ConfigError(self.prefix + key, "must be a string")
+        return value
+
+    def optional_text(self, key: str) -> str | None:
+        value = self.get(key, None)
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(self.prefix + key, "must be a string")
+        return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.get(key, default)
+        if not isinstance(value, bool):
+            raise ConfigError(self.prefix + key, "must be true or false")
+        return value
+
+    def number(self, key: str, default: float) -> float:
+        value = self.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ConfigError(self.prefix + key, "must be a non-negative number")
+        return float(value)
+
+    def secret(self, key: str) -> Secret | None:
+        """`key`, `key_env` (variable name) or `key_file` (path); never echoed."""
+        direct = self.get(key, None)
+        env_name = self.get(key + "_env", None)
+        file_name = self.get(key + "_file", None)
+        given = [v for v in (direct, env_name, file_name) if v is not None]
+        if len(given) > 1:
+            raise ConfigError(self.prefix + key, "give only one of the value, _env or _file")
+        if direct is not None:
+            if not isinstance(direct, str):
+                raise ConfigError(self.prefix + key, "must be a string")
+            return Secret(direct)
+        if env_name is not None:
+            if not isinstance(env_name, str) or env_name not in self.env:
+                raise ConfigError(
+                    self.prefix + key + "_env", f"environment variable {env_name!r} is not set"
+                )
+            return Secret(self.env[env_name])
+        if file_name is not None:
+            path = self.base / str(file_name)
+            try:
+                return Secret(path.read_text(encoding="utf-8").strip())
+            except OSError:
+                raise ConfigError(self.prefix + key + "_file", f"cannot read {path}") from None
+        return None
