@@ -12,7 +12,7 @@ import enum
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 __all__ = [
     "Attendee",
@@ -113,7 +113,8 @@ class Meeting:
     rrule: tuple[str, ...] = ()
     rdates: tuple[datetime | date, ...] = ()
     exdates: tuple[datetime | date, ...] = ()
-    overrides: tuple[str, ...] = ()  # RECURRENCE-IDs of overridden occurrences (not yet expressible)
+    # RECURRENCE-IDs of overridden occurrences (not expressible on Exchange yet)
+    overrides: tuple[str, ...] = ()
     busy_status: BusyStatus = BusyStatus.BUSY
     sensitivity: Sensitivity = Sensitivity.PUBLIC
     categories: tuple[str, ...] = ()
@@ -221,6 +222,3 @@ def _to_utc(value: datetime | date, zone: object | None) -> datetime:
         return midnight.replace(tzinfo=UTC)
     return midnight.replace(tzinfo=zone).astimezone(UTC)  # type: ignore[arg-type]
 
-
-def all_day_span(start: date, end: date) -> timedelta:
-    return end - start

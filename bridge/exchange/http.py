@@ -170,7 +170,6 @@ class ExchangeSession:
                         method=method,
                         url=url,
                         status=response.status_code,
-                        excerpt="",
                     )
                 logger.info("session expired for %s; logging in again", self)
                 relogged = True
@@ -190,7 +189,6 @@ class ExchangeSession:
                 method=method,
                 url=url,
                 status=status,
-                excerpt="",
             )
 
     def login(self) -> None:
@@ -220,7 +218,7 @@ class ExchangeSession:
                 method="POST",
                 url=self.url(LOGON_PATH),
                 status=response.status_code,
-                excerpt=f"reason={reason}" if reason is not None else "",
+                body=f"reason={reason}" if reason is not None else None,
             )
         self._logged_in = True
         logger.info("logged in to %s as %s", self.config.server_url, self.config.credentials)
@@ -252,14 +250,13 @@ class ExchangeSession:
                     method=method,
                     url=url,
                     status=None,
-                    excerpt="",
                 ) from None
             raise errors.ConnectTimeout(
-                "could not connect", method=method, url=url, status=None, excerpt=""
+                "could not connect", method=method, url=url, status=None
             ) from None
         except requests.ReadTimeout:
             raise errors.ReadTimeout(
-                "no answer in time", method=method, url=url, status=None, excerpt=""
+                "no answer in time", method=method, url=url, status=None
             ) from None
         except requests.ConnectionError as error:
             # A refused connection never reached the server: as safe to retry as a time-out.
@@ -270,11 +267,10 @@ class ExchangeSession:
                 method=method,
                 url=url,
                 status=None,
-                excerpt="",
             ) from None
         except requests.RequestException as error:
             raise errors.TransportError(
-                type(error).__name__, method=method, url=url, status=None, excerpt=""
+                type(error).__name__, method=method, url=url, status=None
             ) from None
         logger.debug(
             "%s %s -> %s (%.0f ms)",

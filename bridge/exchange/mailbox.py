@@ -1,0 +1,342 @@
+"""One Exchange 2003 mailbox: discovery, meeting steps, and their read-back markers.
+
+Rules kept here: nothing is hard-coded but `/exchange/<alias>/` itself — folder URLs and the
+submission URI come from PROPFIND on the mailbox root, so German (`Kalender`) and other
+localized servers work. Every side effect is a separate method with a deterministic target
+(item names derive from the UID), so the engine can journal between steps and, after a crash,
+read back what happened (`exists`, `sequence_of`, `find_cancel_drafts`) instead of repeating a
+send. Recipes: create per KB 308373 (PROPPATCH appointment, PROPPATCH request into Drafts, MOVE
+to the submission URI); update per the seed (PROPPATCH, then OWA `Cmd=sendappt`); cancel per
+the seed (`?Cmd=getcancel`, MOVE the pre-created draft, DELETE the appointment).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from urllib.parse import quote, unquote, urlsplit
+
+from bridge.exchange import errors, owa, props, webdav
+from bridge.exchange.http import ExchangeSession
+from bridge.meeting import Meeting
+
+__all__ = ["Folders", "Mailbox"]
+
+logger = logging.getLogger(__name__)
+
+_HTTPMAIL = webdav.NS_HTTPMAIL
+FOLDER_PROPS = tuple(
+    _HTTPMAIL + name
+    for name in (
+        "calendar",
+        "inbox",
+        "drafts",
+        "sentitems",
+        "deleteditems",
+        "outbox",
+        "tasks",
+        "contacts",
+        "sendmsg",
+    )
+)
+_UID = webdav.NS_CALENDAR + "uid"
+_SEQUENCE = webdav.NS_CALENDAR + "sequence"
+_CLASS = webdav.NS_EXCHANGE + "outlookmessageclass"
+_XML = {"Content-Type": 'text/xml; charset="utf-8"'}
+
+
+@dataclass(frozen=True)
+class Folders:
+    """Absolute, percent-encoded URLs of a mailbox's well-known folders (no trailing slash)."""
+
+    root: str
+    calendar: str
+    inbox: str
+    drafts: str
+    sentitems: str
+    deleteditems: str
+    sendmsg: str
+
+    @property
+    def calendar_name(self) -> str:
+        """The calendar folder's own (decoded, possibly localized) name, as OWA forms want it."""
+        return unquote(self.calendar.rstrip("/").rsplit("/", 1)[-1])
+
+
+class Mailbox:
+    """Meeting operations on `/exchange/<alias>/`, through `session`'s identity."""
+
+    def __init__(
+        self,
+        session: ExchangeSession,
+        alias: str,
+        address: str,
+        *,
+        zone: tzinfo = UTC,
+    ) -> None:
+        self.session = session
+        self.alias = alias
+        self.address = address.lower()
+        self.zone = zone
+        self._folders: Folders | None = None
+
+    def __repr__(self) -> str:
+        return f"<Mailbox {self.alias} via {self.session}>"
+
+    # -- discovery ---------------------------------------------------------------------------
+
+    @property
+    def root_url(self) -> str:
+        return self.session.url(f"/exchange/{quote(self.alias, safe='')}/")
+
+    @property
+    def folders(self) -> Folders:
+        if self._folders is None:
+            self._folders = self.discover()
+        return self._folders
+
+    def discover(self) -> Folders:
+        """Find the folder URLs and the submission URI (one PROPFIND, Depth 0)."""
+        response = self.session.request(
+            "PROPFIND",
+            self.root_url,
+            headers={**_XML, "Depth": "0", "Brief": "t"},
+            body=webdav.build_propfind(FOLDER_PROPS),
+        )
+        answers = webdav.parse_multistatus(response.content)
+        if not answers:
+            raise errors.ProtocolError(
+                "mailbox root answered an empty multistatus", method="PROPFIND", url=self.root_url
+            )
+        found = answers[0].props
+
+        def folder(name: str) -> str:
+            value = found.get(_HTTPMAIL + name)
+            if not isinstance(value, str) or not value:
+                raise errors.ProtocolError(
+                    f"mailbox root did not report urn:schemas:httpmail:{name}",
+                    method="PROPFIND",
+                    url=self.root_url,
+                )
+            return self._absolute(value).rstrip("/")
+
+        folders = Folders(
+            root=self.root_url.rstrip("/"),
+            calendar=folder("calendar"),
+            inbox=folder("inbox"),
+            drafts=folder("drafts"),
+            sentitems=folder("sentitems"),
+            deleteditems=folder("deleteditems"),
+            sendmsg=folder("sendmsg"),
+        )
+        logger.debug("discovered %s: calendar %s", self.alias, folders.calendar)
+        return folders
+
+    # -- addressing --------------------------------------------------------------------------
+
+    def appointment_url(self, uid: str) -> str:
+        return f"{self.folders.calendar}/{quote(props.item_name_for_uid(uid))}"
+
+    def draft_url(self, uid: str, kind: str, sequence: int) -> str:
+        return f"{self.folders.drafts}/{quote(props.draft_name_for_uid(uid, kind, sequence))}"
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def read(
+        self, url: str, names: Sequence[str] = props.APPOINTMENT_PROPS
+    ) -> webdav.Response | None:
+        """PROPFIND one item; None when it does not exist."""
+        response = self.session.request(
+            "PROPFIND",
+            url,
+            headers={**_XML, "Depth": "0"},
+            body=webdav.build_propfind(names),
+            accept=(404,),
+        )
+        if response.status_code == 404:
+            return None
+        answers = webdav.parse_multistatus(response.content)
+        return answers[0] if answers else None
+
+    def exists(self, url: str) -> bool:
+        return self.read(url, ("DAV:getetag",)) is not None
+
+    def sequence_of(self, url: str) -> int | None:
+        found = self.read(url, (_SEQUENCE, _UID))
+        if found is None:
+            return None
+        value = found.props.get(_SEQUENCE)
+        return int(value) if isinstance(value, int | str) and str(value).isdigit() else 0
+
+    def read_meeting(self, url: str) -> Meeting | None:
+        found = self.read(url)
+        if found is None:
+            return None
+        return props.meeting_from_props(found.props, href=found.href)
+
+    def search(
+        self, folder_url: str, where: str, select: Iterable[str] = ("DAV:getetag", _UID, _CLASS)
+    ) -> list[webdav.Response]:
+        sql = webdav.build_sql(list(select), urlsplit(folder_url).path, where)
+        response = self.session.request(
+            "SEARCH", folder_url + "/", headers=_XML, body=webdav.build_search(sql)
+        )
+        return webdav.parse_multistatus(response.content)
+
+    def find(self, uid: str) -> webdav.Response | None:
+        """The appointment with this UID in the calendar, wherever it is named."""
+        hits = self.search(
+            self.folders.calendar,
+            f"{webdav.sql_identifier(_UID)} = {webdav.sql_string(uid)}",
+            props.APPOINTMENT_PROPS,
+        )
+        return hits[0] if hits else None
+
+    def find_cancel_drafts(self, uid: str) -> list[str]:
+        """URLs of cancellation drafts for `uid` still sitting in Drafts (oldest first)."""
+        where = (
+            f"{webdav.sql_identifier(_UID)} = {webdav.sql_string(uid)} AND "
+            f"{webdav.sql_identifier(_CLASS)} = 'IPM.Schedule.Meeting.Canceled'"
+        )
+        return [self._absolute(hit.href) for hit in self.search(self.folders.drafts, where)]
+
+    # -- steps (each one side effect) --------------------------------------------------------
+
+    def write_appointment(self, meeting: Meeting, *, create: bool) -> str:
+        """PROPPATCH the organizer's appointment; `create` refuses to overwrite (412 = there)."""
+        url = self.appointment_url(meeting.uid)
+        values = props.appointment_props(meeting, mailbox_address=self.address, zone=self.zone)
+        if not create:
+            # The server owns the sequence once sendappt has bumped it.
+            values.pop(_SEQUENCE, None)
+        condition = {"If-None-Match": "*"} if create else {"If-Match": "*"}
+        response = self.session.request(
+            "PROPPATCH",
+            url,
+            headers={**_XML, **condition},
+            body=webdav.build_proppatch(values),
+            accept=(412,) if create else (),
+        )
+        if response.status_code == 412:
+            logger.info("appointment for %s already exists (earlier attempt)", meeting.uid)
+        else:
+            self._check_proppatch(response, url)
+        return url
+
+    def write_draft(self, meeting: Meeting, url: str, *, kind: str = "request") -> bool:
+        """PROPPATCH a meeting message into Drafts; False when it already existed."""
+        if kind == "cancel":
+            values = props.cancel_message_props(
+                meeting, mailbox_address=self.address, zone=self.zone
+            )
+        else:
+            values = props.request_message_props(
+                meeting, mailbox_address=self.address, zone=self.zone
+            )
+        response = self.session.request(
+            "PROPPATCH",
+            url,
+            headers={**_XML, "If-None-Match": "*"},
+            body=webdav.build_proppatch(values),
+            accept=(412,),
+        )
+        if response.status_code == 412:
+            return False
+        self._check_proppatch(response, url)
+        return True
+
+    def send_draft(self, url: str, *, save_in_sent: bool = True) -> None:
+        """MOVE a draft to the submission URI. Never retried blindly (idempotent=False)."""
+        headers = {"Destination": self.folders.sendmsg + "/", "Overwrite": "F"}
+        if not save_in_sent:
+            headers["Saveinsent"] = "f"
+        self.session.request("MOVE", url, headers=headers, idempotent=False)
+
+    def post_sendappt(self, meeting: Meeting, url: str) -> None:
+        """OWA `Cmd=sendappt` on the appointment: the server sends the update (seed recipe)."""
+        item_name = unquote(url.rstrip("/").rsplit("/", 1)[-1])
+        fields = owa.sendappt_fields(
+            meeting, item_path=item_name, calendar_folder_name=self.folders.calendar_name
+        )
+        self.session.request(
+            "POST",
+            url,
+            headers={"Content-Type": "application/x-www-UTF8-encoded"},
+            body=owa.build_utf8_form(fields),
+            idempotent=False,
+        )
+
+    def get_cancel_draft(self, url: str) -> str:
+        """OWA `?Cmd=getcancel`: the server pre-creates the cancellation draft; its URL."""
+        response = self.session.request("GET", url + "?Cmd=getcancel")
+        location = response.headers.get("Location")
+        if response.status_code not in (301, 302, 303) or not location:
+            raise errors.ProtocolError(
+                "getcancel did not redirect to a cancellation draft",
+                method="GET",
+                url=url,
+                status=response.status_code,
+            )
+        return owa.parse_redirect_location(location, url)
+
+    def delete(self, url: str) -> bool:
+        """DELETE an item; False when it was already gone."""
+        response = self.session.request("DELETE", url, accept=(404,), idempotent=True)
+        return response.status_code != 404
+
+    # -- whole operations (no journal; the engine composes the steps itself) -----------------
+
+    def create_meeting(self, meeting: Meeting) -> str:
+        url = self.write_appointment(meeting, create=True)
+        if meeting.has_invitees:
+            draft = self.draft_url(meeting.uid, "request", meeting.sequence)
+            self.write_draft(meeting, draft)
+            self.send_draft(draft)
+        return url
+
+    def update_meeting(self, meeting: Meeting) -> None:
+        url = self.write_appointment(meeting, create=False)
+        if meeting.has_invitees:
+            self.post_sendappt(meeting, url)
+
+    def cancel_meeting(self, meeting: Meeting) -> None:
+        url = self.appointment_url(meeting.uid)
+        if meeting.has_invitees:
+            self.send_draft(self.get_cancel_draft(url))
+        self.delete(url)
+
+    # -- free/busy ---------------------------------------------------------------------------
+
+    def freebusy(
+        self, addresses: Sequence[str], start: datetime, end: datetime, interval: int = 30
+    ) -> dict[str, list[tuple[datetime, datetime, str]]]:
+        """Busy periods per address from OWA's `/public/?cmd=freebusy` (one request)."""
+        query = owa.build_freebusy_query(addresses, start, end, interval)
+        response = self.session.request("GET", self.session.url("/public/?" + query))
+        digits = owa.parse_freebusy(response.content)
+        return {
+            address: owa.busy_slots(digits.get(address.lower(), ""), start, interval)
+            for address in addresses
+        }
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _absolute(self, href: str) -> str:
+        return href if "://" in href else self.session.url(href)
+
+    @staticmethod
+    def _check_proppatch(response: object, url: str) -> None:
+        body = getattr(response, "content", b"")
+        if getattr(response, "status_code", 0) != 207 or not body:
+            return  # 200/201 (Brief) = every property stored
+        for answer in webdav.parse_multistatus(body):
+            failed = answer.failed_props()
+            if failed:
+                raise errors.Conflict(
+                    f"Exchange refused properties: {sorted(failed.items())[:5]}",
+                    method="PROPPATCH",
+                    url=url,
+                    status=max(failed.values()),
+                )

@@ -1,0 +1,227 @@
+"""`calbridge run`: Radicale with the plugin, the sync loop, and (embedded) the simulator.
+
+Rules kept here: this is the launcher, the one place (with cli.py) allowed to start both the
+bridge and `exchange_sim`; everything runs on loopback by default; the sync loop runs one pass at
+a time (APScheduler `max_instances=1`, `coalesce=True`), and a change recorded by the plugin
+pulls the next pass forward after a short debounce instead of starting a second one.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import threading
+from contextlib import ExitStack
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from radicale import config as radicale_config
+from radicale import server as radicale_server
+
+import radicale_plugin
+from bridge.calendars import CalendarStore
+from bridge.config import Config
+from bridge.engine import Engine
+from bridge.state import State
+
+__all__ = ["Service", "radicale_configuration", "write_htpasswd"]
+
+logger = logging.getLogger(__name__)
+
+DEBOUNCE = timedelta(milliseconds=300)
+
+
+def write_htpasswd(config: Config) -> Path:
+    """The CalDAV users' htpasswd file (bcrypt hashes), rewritten at every start."""
+    from passlib.hash import bcrypt  # libpass, Radicale's own dependency for htpasswd
+
+    path = config.state_dir / "htpasswd"
+    lines = [f"{u.name}:{bcrypt.hash(u.caldav_password.reveal())}\n" for u in config.users]
+    path.write_text("".join(lines), encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+def radicale_configuration(config: Config, *, with_server: bool = True) -> Any:
+    """Radicale's configuration for calbridge: htpasswd, owner-only rights, our storage."""
+    configuration = radicale_config.load()
+    values: dict[str, dict[str, str]] = {
+        "auth": {
+            "type": "htpasswd",
+            "htpasswd_filename": str(config.state_dir / "htpasswd"),
+            "htpasswd_encryption": "autodetect",
+        },
+        "rights": {"type": "owner_only"},
+        "storage": {
+            "type": "radicale_plugin",
+            "filesystem_folder": str(config.state_dir / "collections"),
+        },
+        "web": {"type": "none"},
+        "logging": {"mask_passwords": "True"},
+    }
+    if with_server:
+        values["server"] = {"hosts": f"{config.caldav_host}:{config.caldav_port}"}
+    configuration.update(values, "calbridge", privileged=True)
+    return configuration
+
+
+class Service:
+    """Everything `calbridge run` starts; `start()` then `wait()`, or use `run_forever()`."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._stack = ExitStack()
+        self._stopped = threading.Event()
+        self._scheduler: BackgroundScheduler | None = None
+        self._radicale_thread: threading.Thread | None = None
+        self._shutdown_socket: socket.socket | None = None
+        self.engine: Engine | None = None
+        self.sim_url: str | None = None
+
+    @property
+    def caldav_url(self) -> str:
+        return f"http://{self.config.caldav_host}:{self.config.caldav_port}/"
+
+    def start(self) -> None:
+        config = self.config
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        if config.embedded:
+            self._start_simulator()
+        write_htpasswd(config)
+        configuration = radicale_configuration(config)
+        state = State.open(config.state_dir / "bridge.sqlite")
+        self._stack.callback(state.close)
+        calendars = CalendarStore(radicale_configuration(config, with_server=False))
+        self.engine = Engine(config, state, calendars)
+        self._stack.callback(self.engine.close)
+        self._start_radicale(configuration)
+        self._start_scheduler()
+        radicale_plugin.set_wakeup(self.wake)
+        self._stack.callback(radicale_plugin.set_wakeup, None)
+        logger.info("calbridge is running: CalDAV on %s", self.caldav_url)
+
+    def wake(self) -> None:
+        """Pull the next sync pass forward (called by the plugin under Radicale's lock)."""
+        scheduler = self._scheduler
+        if scheduler is None or self._stopped.is_set():
+            return
+        try:
+            job = scheduler.get_job("sync")
+            soon = datetime.now(job.next_run_time.tzinfo if job and job.next_run_time else None)
+            soon = soon + DEBOUNCE
+            if job is not None and (job.next_run_time is None or job.next_run_time > soon):
+                job.modify(next_run_time=soon)
+        except Exception:  # a wake-up must never fail the client's request
+            logger.debug("wake-up failed", exc_info=True)
+
+    def stop(self) -> None:
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=True)
+        if self._shutdown_socket is not None:
+            self._shutdown_socket.close()
+        if self._radicale_thread is not None:
+            self._radicale_thread.join(timeout=10)
+        self._stack.close()
+        logger.info("calbridge stopped")
+
+    def wait(self) -> None:
+        self._stopped.wait()
+
+    def run_forever(self) -> None:
+        """Start, print nothing more, and stop cleanly on SIGINT/SIGTERM."""
+
+        def _handle(signum: int, _frame: object) -> None:
+            logger.info("signal %d received, shutting down", signum)
+            threading.Thread(target=self.stop, daemon=True).start()
+
+        signal.signal(signal.SIGINT, _handle)
+        signal.signal(signal.SIGTERM, _handle)
+        self.start()
+        self.wait()
+        self.stop()
+
+    # -- parts -------------------------------------------------------------------------------
+
+    def _start_simulator(self) -> None:
+        from exchange_sim.server import running_simulator
+        from exchange_sim.store import Store
+
+        store = Store(
+            self.config.state_dir / "exchange_sim.sqlite", language=self.config.sim_language
+        )
+        running = self._stack.enter_context(
+            running_simulator(
+                store,
+                auth=self.config.auth,
+                host=self.config.sim_host,
+                port=self.config.sim_port,
+            )
+        )
+        self.sim_url = running.base_url
+        if self.config.sim_port == 0:
+            # Tests ask for a free port; the engine must talk to the one actually bound.
+            port = int(running.base_url.rsplit(":", 1)[1].strip("/"))
+            self.config = replace(self.config, sim_port=port)
+
+    def _start_radicale(self, configuration: Any) -> None:
+        ours, theirs = socket.socketpair()
+        self._shutdown_socket = ours
+        failure: list[BaseException] = []
+
+        def _serve() -> None:
+            try:
+                radicale_server.serve(configuration, theirs)
+            except BaseException as error:  # reported below
+                failure.append(error)
+                logger.error("Radicale stopped: %s", error)
+
+        thread = threading.Thread(target=_serve, name="radicale", daemon=True)
+        thread.start()
+        self._radicale_thread = thread
+        _wait_for_port(self.config.caldav_host, self.config.caldav_port, thread)
+        if failure:
+            raise RuntimeError(f"Radicale could not start: {failure[0]}")
+
+    def _start_scheduler(self) -> None:
+        assert self.engine is not None
+        scheduler = BackgroundScheduler(timezone="UTC")
+        scheduler.add_job(
+            self._tick,
+            "interval",
+            seconds=max(1.0, self.config.interval),
+            id="sync",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now().astimezone(),
+        )
+        scheduler.start()
+        self._scheduler = scheduler
+
+    def _tick(self) -> None:
+        assert self.engine is not None
+        try:
+            self.engine.sync()
+        except Exception:
+            logger.exception("sync pass failed")
+
+
+def _wait_for_port(host: str, port: int, thread: threading.Thread, timeout: float = 15.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not thread.is_alive():
+            return
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"CalDAV server did not start on {host}:{port}")
