@@ -311,15 +311,14 @@ class Mailbox:
 
     def freebusy(
         self, addresses: Sequence[str], start: datetime, end: datetime, interval: int = 30
-    ) -> dict[str, list[tuple[datetime, datetime, str]]]:
-        """Busy periods per address from OWA's `/public/?cmd=freebusy` (one request)."""
+    ) -> dict[str, str]:
+        """Free/busy digits per address (one per interval: 0 free, 1 tentative, 2 busy, 3 OOF,
+        4 unknown) from OWA's `/public/?cmd=freebusy` — one request for all addresses.
+        `owa.busy_slots` turns a digit string into periods."""
         query = owa.build_freebusy_query(addresses, start, end, interval)
         response = self.session.request("GET", self.session.url("/public/?" + query))
         digits = owa.parse_freebusy(response.content)
-        return {
-            address: owa.busy_slots(digits.get(address.lower(), ""), start, interval)
-            for address in addresses
-        }
+        return {address: digits.get(address.lower(), "") for address in addresses}
 
     # -- internals ---------------------------------------------------------------------------
 

@@ -1,0 +1,570 @@
+"""The sync engine: read calendars, plan, and apply each action to Exchange exactly once.
+
+Rules kept here (design §4):
+- Every Exchange side effect is journaled in `outbox` *before* the request and marked done
+  *after* it. An interrupted operation is finished before anything else happens to its item:
+  a step that was started but not marked done is first checked against the server (draft still
+  in Drafts? sequence already bumped? cancellation draft already made?) and only repeated when
+  the check says it did not happen. So a crash between any two requests never produces a second
+  invitation, update or cancellation, and never loses one.
+- One bad item never blocks the others: each action runs in its own try/except; a failure is
+  recorded with an exponential back-off and the pass goes on.
+- One mailbox is handled by one worker at a time, across threads (a lock) and processes
+  (`flock` on state/locks/<mailbox>.lock); mailboxes run in parallel up to `sync.workers`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import threading
+import zoneinfo
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from bridge import ical, plan
+from bridge.calendars import CalendarStore
+from bridge.config import Config, UserConfig
+from bridge.exchange import errors
+from bridge.exchange.http import Credentials, ExchangeSession, SessionConfig
+from bridge.exchange.mailbox import Mailbox
+from bridge.meeting import Meeting
+from bridge.state import ItemRow, JournalEntry, State, decode_meeting, encode_meeting
+
+__all__ = ["Engine", "MailboxReport", "ReportLine"]
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class ReportLine:
+    action: str
+    uid: str
+    result: str
+
+
+@dataclass
+class MailboxReport:
+    user: str
+    lines: list[ReportLine] = field(default_factory=list)
+    failed: int = 0
+
+    def add(self, action: str, uid: str, result: str) -> None:
+        self.lines.append(ReportLine(action, uid, result))
+
+
+class Crash(Exception):
+    """Raised by a test hook to simulate the process dying between two steps."""
+
+
+class Engine:
+    """Syncs every configured user's calendars to their Exchange mailbox."""
+
+    def __init__(
+        self,
+        config: Config,
+        state: State,
+        calendars: CalendarStore,
+        *,
+        clock: Clock | None = None,
+        step_hook: Callable[[str, str, str], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.state = state
+        self.calendars = calendars
+        self._clock = clock or (lambda: datetime.now(UTC))
+        # Test seam: called as hook(uid, step, "before"|"after") around every side effect.
+        self._step_hook = step_hook
+        self._zone = zoneinfo.ZoneInfo(config.timezone)
+        self._mailboxes: dict[str, Mailbox] = {}
+        self._mailboxes_lock = threading.Lock()
+        self._user_locks = {u.name: threading.Lock() for u in config.users}
+        self._lock_dir = config.state_dir / "locks"
+
+    def close(self) -> None:
+        with self._mailboxes_lock:
+            for mailbox in self._mailboxes.values():
+                mailbox.session.close()
+            self._mailboxes.clear()
+
+    # -- entry points ------------------------------------------------------------------------
+
+    def sync(
+        self,
+        users: list[str] | None = None,
+        *,
+        dry_run: bool = False,
+        allow_mass_cancel: bool = False,
+    ) -> list[MailboxReport]:
+        """One pass over `users` (default: all); returns a report per user."""
+        chosen = [self.config.user(name) for name in users] if users else list(self.config.users)
+        pending = self.state.pending_changes(include_bridge=True) if not dry_run else []
+        latest_change = pending[-1].id if pending else None
+        workers = max(1, min(self.config.workers, len(chosen)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync") as pool:
+            reports = list(
+                pool.map(lambda u: self._sync_user(u, dry_run, allow_mass_cancel), chosen)
+            )
+        if latest_change is not None:
+            self.state.ack_changes(latest_change)
+        return reports
+
+    def freebusy(
+        self,
+        addresses: list[str],
+        start: datetime,
+        end: datetime,
+        interval: int,
+        *,
+        user: str | None = None,
+    ) -> dict[str, str]:
+        """Free/busy digits per address, asked through `user`'s (default: first) session."""
+        who = self.config.user(user) if user else self.config.users[0]
+        return self.mailbox_for(who).freebusy(addresses, start, end, interval)
+
+    def mailbox_for(self, user: UserConfig) -> Mailbox:
+        with self._mailboxes_lock:
+            mailbox = self._mailboxes.get(user.name)
+            if mailbox is None:
+                mailbox = Mailbox(
+                    ExchangeSession(self._session_config(user)),
+                    user.mailbox,
+                    user.email,
+                    zone=self._zone,
+                )
+                self._mailboxes[user.name] = mailbox
+            return mailbox
+
+    # -- one mailbox -------------------------------------------------------------------------
+
+    def _sync_user(
+        self, user: UserConfig, dry_run: bool, allow_mass_cancel: bool
+    ) -> MailboxReport:
+        report = MailboxReport(user.name)
+        with self._exclusive(user):
+            run_id = self.state.start_run(user.mailbox, now=self._clock()) if not dry_run else 0
+            try:
+                self._pass(user, report, dry_run, allow_mass_cancel)
+            except Exception as error:  # the whole mailbox failed (e.g. discovery): report it
+                logger.error("sync of %s failed: %s", user.name, error)
+                report.failed += 1
+                report.add("pass", "-", f"failed: {error}")
+            if not dry_run:
+                counts: dict[str, int] = {}
+                for line in report.lines:
+                    key = line.result.split(":", 1)[0]
+                    counts[key] = counts.get(key, 0) + 1
+                self.state.finish_run(
+                    run_id,
+                    counts=counts,
+                    errors=[
+                        f"{ln.uid}: {ln.result}" for ln in report.lines if "failed" in ln.result
+                    ],
+                    now=self._clock(),
+                )
+        return report
+
+    def _pass(
+        self, user: UserConfig, report: MailboxReport, dry_run: bool, allow_mass_cancel: bool
+    ) -> None:
+        mailbox_name = user.mailbox
+        now = self._clock()
+        blocked: set[str] = set()
+        if not dry_run:
+            blocked = self._recover(user, report, now)
+        rows = self.state.items(mailbox_name)
+        snapshots = self._snapshots(user, rows)
+        actions = plan.plan(
+            user.email,
+            snapshots,
+            rows,
+            delegates=frozenset(user.delegates),
+            allow_mass_cancel=allow_mass_cancel,
+            mass_cancel_threshold=self.config.mass_cancel_threshold,
+            mass_cancel_min=self.config.mass_cancel_min,
+            now=now,
+        )
+        by_uid = {s.uid: s for s in snapshots if not s.gone}
+        held = False
+        for action in actions:
+            if isinstance(action, plan.Hold):
+                held = True
+                report.add("hold", f"{action.count} meetings", action.reason)
+                if not dry_run:
+                    self.state.set_hold(mailbox_name, action.uids, action.reason, now=now)
+                continue
+            name = type(action).__name__.lower()
+            if dry_run:
+                report.add(name, action.uid, f"planned: {action.reason}")
+                continue
+            if action.uid in blocked:
+                continue
+            try:
+                self._apply(user, action, by_uid.get(action.uid))
+                report.add(name, action.uid, f"done: {action.reason}")
+            except Crash:
+                raise
+            except Exception as error:
+                logger.warning("%s %s for %s failed: %s", name, action.uid, user.name, error)
+                self.state.mark_failed(mailbox_name, action.uid, str(error), self._clock())
+                report.failed += 1
+                report.add(name, action.uid, f"failed: {error}")
+        if not dry_run:
+            if not held:
+                self.state.clear_hold(mailbox_name)
+            self._note_seen(mailbox_name, snapshots, actions)
+
+    def _snapshots(self, user: UserConfig, rows: list[ItemRow]) -> list[plan.Snapshot]:
+        """Parse the user's events; unchanged files reuse the stored meeting (no parse)."""
+        known = {
+            (r.collection, r.href): r
+            for r in rows
+            if r.status == "synced" and r.snapshot is not None and r.radicale_etag
+        }
+        snapshots: list[plan.Snapshot] = []
+        for event in self.calendars.events(user.name):
+            row = known.get((event.collection, event.href))
+            if row is not None and row.radicale_etag == event.etag:
+                snapshots.append(
+                    plan.Snapshot(
+                        row.uid, row.snapshot, event.href, event.etag, collection=event.collection
+                    )
+                )
+                continue
+            parsed = ical.parse_event(event.text, default_tz=self.config.timezone)
+            uid = parsed.uid or f"(no UID: {event.collection}/{event.href})"
+            snapshots.append(
+                plan.Snapshot(
+                    uid,
+                    parsed.meeting if parsed.skipped is None or parsed.meeting else None,
+                    event.href,
+                    event.etag,
+                    skipped=parsed.skipped,
+                    error=parsed.error,
+                    collection=event.collection,
+                )
+            )
+        return snapshots
+
+    def _note_seen(
+        self, mailbox: str, snapshots: list[plan.Snapshot], actions: list[plan.Action]
+    ) -> None:
+        touched = {a.uid for a in actions if not isinstance(a, plan.Hold)}
+        for snap in snapshots:
+            if snap.meeting is None or snap.uid in touched or snap.skipped or snap.error:
+                continue
+            row = self.state.get_item(mailbox, snap.uid)
+            if row is not None and row.status == "synced" and row.radicale_etag != snap.etag:
+                self.state.note_seen(
+                    mailbox,
+                    snap.uid,
+                    collection=snap.collection,
+                    href=snap.href,
+                    radicale_etag=snap.etag,
+                    content_hash=snap.meeting.content_hash(),
+                )
+
+    # -- applying actions --------------------------------------------------------------------
+
+    def _apply(self, user: UserConfig, action: plan.Action, snap: plan.Snapshot | None) -> None:
+        mailbox_name = user.mailbox
+        if isinstance(action, plan.Skip | plan.Reject):
+            self.state.mark_skipped(
+                mailbox_name,
+                action.uid,
+                action.reason,
+                error=action.error if isinstance(action, plan.Reject) else None,
+                content_hash=action.content_hash,
+                radicale_etag=action.etag,
+                collection=snap.collection if snap else None,
+                href=snap.href if snap else None,
+            )
+            return
+        if self.state.get_item(mailbox_name, action.uid) is None:
+            self.state.upsert_item(ItemRow(mailbox_name, action.uid, status="pending"))
+        where = {
+            "collection": snap.collection if snap else None,
+            "href": snap.href if snap else None,
+            "radicale_etag": snap.etag if snap else None,
+        }
+        if isinstance(action, plan.Create):
+            payload = _payload(action.meeting, action.kind, action.sequence, action.send_invites)
+            self._create(user, payload, [], where)
+        elif isinstance(action, plan.Update):
+            payload = _payload(action.meeting, action.kind, action.sequence, action.send_update)
+            payload["previous"] = encode_meeting(action.previous) if action.previous else None
+            self._update(user, payload, [], where)
+        elif isinstance(action, plan.Cancel):
+            payload = {
+                "previous": encode_meeting(action.previous) if action.previous else None,
+                "sequence": action.sequence,
+                "send": True,
+            }
+            self._cancel(user, action.uid, payload, [])
+        elif isinstance(action, plan.Delete):
+            self._cancel(user, action.uid, {"previous": None, "sequence": None, "send": False}, [])
+
+    def _create(
+        self, user: UserConfig, payload: dict, entries: list[JournalEntry], where: dict
+    ) -> None:
+        meeting = replace(decode_meeting(payload["meeting"]), sequence=payload["sequence"])
+        mailbox = self.mailbox_for(user)
+        run = _Run(self, user.mailbox, meeting.uid, "create", payload, entries)
+        url = mailbox.appointment_url(meeting.uid)
+        run.step(
+            "appointment_written", url, lambda: mailbox.write_appointment(meeting, create=True)
+        )
+        if payload["send"]:
+            draft = mailbox.draft_url(meeting.uid, "request", meeting.sequence)
+            run.step("draft_written", draft, lambda: mailbox.write_draft(meeting, draft))
+            run.step(
+                "draft_sent",
+                draft,
+                lambda: mailbox.send_draft(draft),
+                check=lambda _entry: not mailbox.exists(draft),
+            )
+        self.state.mark_synced(
+            user.mailbox,
+            meeting.uid,
+            meeting=meeting,
+            kind=payload["kind"],
+            sequence=meeting.sequence,
+            exchange_url=url,
+            **where,
+        )
+        self.state.clear_journal(user.mailbox, meeting.uid)
+
+    def _update(
+        self, user: UserConfig, payload: dict, entries: list[JournalEntry], where: dict
+    ) -> None:
+        meeting = replace(decode_meeting(payload["meeting"]), sequence=payload["sequence"])
+        mailbox = self.mailbox_for(user)
+        run = _Run(self, user.mailbox, meeting.uid, "update", payload, entries)
+        url = mailbox.appointment_url(meeting.uid)
+
+        def write() -> None:
+            try:
+                mailbox.write_appointment(meeting, create=False)
+            except (errors.PreconditionFailed, errors.NotFound):
+                # Someone deleted the appointment on Exchange: put it back.
+                mailbox.write_appointment(meeting, create=True)
+
+        run.step("update_written", url, write)
+        sequence = meeting.sequence
+        if payload["send"]:
+            expected = run.marker("update_sent")
+            if expected is None:
+                expected = str((mailbox.sequence_of(url) or 0) + 1)
+            run.step(
+                "update_sent",
+                url,
+                lambda: mailbox.post_sendappt(meeting, url),
+                marker=expected,
+                check=lambda entry: (mailbox.sequence_of(url) or 0) >= int(entry.marker or 0),
+            )
+            sequence = max(sequence, int(expected))
+        self.state.mark_synced(
+            user.mailbox,
+            meeting.uid,
+            meeting=meeting,
+            kind=payload["kind"],
+            sequence=sequence,
+            exchange_url=url,
+            **where,
+        )
+        self.state.clear_journal(user.mailbox, meeting.uid)
+
+    def _cancel(
+        self, user: UserConfig, uid: str, payload: dict, entries: list[JournalEntry]
+    ) -> None:
+        mailbox = self.mailbox_for(user)
+        op = "cancel" if payload["send"] else "delete"
+        run = _Run(self, user.mailbox, uid, op, payload, entries)
+        url = mailbox.appointment_url(uid)
+        if payload["send"]:
+            previous = decode_meeting(payload["previous"]) if payload["previous"] else None
+
+            def make_draft() -> str:
+                try:
+                    return mailbox.get_cancel_draft(url)
+                except errors.NotFound:
+                    if previous is None:
+                        return ""  # nothing on Exchange and nothing known: nobody to tell
+                    # The appointment is gone from Exchange (deleted in OWA?): the attendees
+                    # still hold the meeting, so build the cancellation ourselves.
+                    own = mailbox.draft_url(uid, "cancel", payload["sequence"] or 0)
+                    cancelled = replace(previous, sequence=payload["sequence"] or 0)
+                    mailbox.write_draft(cancelled, own, kind="cancel")
+                    return own
+
+            def adopt_draft(_entry: JournalEntry) -> str | bool:
+                found = mailbox.find_cancel_drafts(uid)
+                for stray in found[1:]:
+                    mailbox.delete(stray)  # a second draft is never sent
+                return found[0] if found else False
+
+            draft = run.step("cancel_draft", url, make_draft, check=adopt_draft)
+            if draft:
+                run.step(
+                    "cancel_sent",
+                    draft,
+                    lambda: mailbox.send_draft(draft),
+                    check=lambda _entry: not mailbox.exists(draft),
+                )
+        run.step("appointment_deleted", url, lambda: mailbox.delete(url))
+        self.state.mark_cancelled(user.mailbox, uid, sequence=payload.get("sequence"))
+        self.state.clear_journal(user.mailbox, uid)
+
+    # -- recovery ----------------------------------------------------------------------------
+
+    def _recover(self, user: UserConfig, report: MailboxReport, now: datetime) -> set[str]:
+        """Finish every interrupted operation of this mailbox; returns UIDs still blocked."""
+        blocked: set[str] = set()
+        for _mailbox, uid in self.state.open_journals(user.mailbox):
+            row = self.state.get_item(user.mailbox, uid)
+            if row is not None and row.status == "failed" and row.next_attempt_at:
+                if row.next_attempt_at > now:
+                    blocked.add(uid)
+                    continue
+            entries = self.state.open_journal(user.mailbox, uid)
+            if not entries:
+                continue
+            op, payload = entries[0].op, entries[0].payload or {}
+            where = {"collection": None, "href": None, "radicale_etag": None}
+            try:
+                if op == "create":
+                    self._create(user, payload, entries, where)
+                elif op == "update":
+                    self._update(user, payload, entries, where)
+                else:
+                    self._cancel(user, uid, payload, entries)
+                report.add("resume", uid, f"done: finished an interrupted {op}")
+            except Crash:
+                raise
+            except Exception as error:
+                logger.warning("resuming %s of %s failed: %s", op, uid, error)
+                self.state.mark_failed(user.mailbox, uid, str(error), self._clock())
+                report.failed += 1
+                report.add("resume", uid, f"failed: {error}")
+                blocked.add(uid)
+        return blocked
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _session_config(self, user: UserConfig) -> SessionConfig:
+        config = self.config
+        if config.service_username is not None and config.service_password is not None:
+            credentials = Credentials(config.service_username, config.service_password.reveal())
+        else:
+            assert user.exchange_username is not None and user.exchange_password is not None
+            credentials = Credentials(user.exchange_username, user.exchange_password.reveal())
+        return SessionConfig(
+            server_url=config.server_url(),
+            credentials=credentials,
+            auth=config.auth,  # type: ignore[arg-type]
+            verify=config.verify,
+            insecure=config.insecure,
+            read_timeout=config.timeout,
+        )
+
+    @contextmanager
+    def _exclusive(self, user: UserConfig) -> Iterator[None]:
+        """One worker per mailbox: a thread lock, then a file lock shared with other processes."""
+        with self._user_locks.setdefault(user.name, threading.Lock()):
+            self._lock_dir.mkdir(parents=True, exist_ok=True)
+            path = self._lock_dir / f"{_safe(user.mailbox)}.lock"
+            with open(path, "a+") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def hook(self, uid: str, step: str, when: str) -> None:
+        if self._step_hook is not None:
+            self._step_hook(uid, step, when)
+
+
+class _Run:
+    """One journaled operation on one item: each step is journaled before and after."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        mailbox: str,
+        uid: str,
+        op: str,
+        payload: dict,
+        entries: list[JournalEntry],
+    ) -> None:
+        self.engine, self.mailbox, self.uid, self.op = engine, mailbox, uid, op
+        self.payload = payload
+        self.entries = {e.step: e for e in entries}
+        self.first = not entries
+
+    def marker(self, step: str) -> str | None:
+        entry = self.entries.get(step)
+        return entry.marker if entry is not None else None
+
+    def step(
+        self,
+        name: str,
+        target: str,
+        action: Callable[[], object],
+        *,
+        marker: str | None = None,
+        check: Callable[[JournalEntry], object] | None = None,
+    ) -> str:
+        """Run `action` once, journaled; returns the step's marker (e.g. a draft URL).
+
+        A step found done in the journal is skipped. A step found started (the process died or
+        the request failed mid-way) is first `check`ed against the server: a truthy answer means
+        it took effect (a string answer is its marker); without a check the step is idempotent
+        and simply repeated.
+        """
+        state = self.engine.state
+        entry = self.entries.get(name)
+        if entry is not None and entry.done:
+            return entry.marker or ""
+        if entry is not None and check is not None:
+            found = check(entry)
+            if found:
+                result = found if isinstance(found, str) else entry.marker
+                state.journal_done(entry.id, result)
+                return result or ""
+        if entry is not None:
+            entry_id = entry.id
+        else:
+            entry_id = state.journal_start(
+                self.mailbox,
+                self.uid,
+                self.op,  # type: ignore[arg-type]
+                name,
+                target_url=target,
+                marker=marker,
+                payload=self.payload if self.first else None,
+            )
+            self.first = False
+        self.engine.hook(self.uid, name, "before")
+        outcome = action()
+        # "sent": the request took effect but the journal does not know yet (the worst moment
+        # for a crash, which the crash tests exercise).
+        self.engine.hook(self.uid, name, "sent")
+        result = outcome if isinstance(outcome, str) else marker
+        state.journal_done(entry_id, result)
+        self.engine.hook(self.uid, name, "after")
+        return result or ""
+
+
+def _payload(meeting: Meeting, kind: str, sequence: int, send: bool) -> dict:
+    return {"meeting": encode_meeting(meeting), "kind": kind, "sequence": sequence, "send": send}
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "_"
+
