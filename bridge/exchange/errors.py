@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Self
 from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
@@ -126,7 +127,7 @@ class ExchangeError(Exception):
 
     def add_context(
         self, *, method: str | None = None, url: str | None = None, status: int | None = None
-    ) -> ExchangeError:
+    ) -> Self:
         """Fill in request details a pure parser could not know; returns ``self`` for ``raise``.
 
         Fields already set are kept.

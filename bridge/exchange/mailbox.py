@@ -174,7 +174,7 @@ class Mailbox:
         found = self.read(url)
         if found is None:
             return None
-        return props.meeting_from_props(found.props, href=found.href)
+        return props.meeting_from_props(found.props, href=found.href, zone=self.zone)
 
     def search(
         self, folder_url: str, where: str, select: Iterable[str] = ("DAV:getetag", _UID, _CLASS)
@@ -205,24 +205,37 @@ class Mailbox:
     # -- steps (each one side effect) --------------------------------------------------------
 
     def write_appointment(self, meeting: Meeting, *, create: bool) -> str:
-        """PROPPATCH the organizer's appointment; `create` refuses to overwrite (412 = there)."""
+        """PROPPATCH the organizer's appointment so that it holds `meeting`.
+
+        `create` sends `If-None-Match: *`; a 412 means an earlier attempt made it, and the same
+        properties are then written over it. An update sends `If-Match: *` (a missing
+        appointment is a 412, not a silent re-creation) and removes what the meeting no longer
+        has (a reminder, an attendee list, a recurrence).
+        """
         url = self.appointment_url(meeting.uid)
         values = props.appointment_props(meeting, mailbox_address=self.address, zone=self.zone)
-        if not create:
+        if create:
+            response = self.session.request(
+                "PROPPATCH",
+                url,
+                headers={**_XML, "If-None-Match": "*"},
+                body=webdav.build_proppatch(values),
+                accept=(412,),
+            )
+            if response.status_code != 412:
+                self._check_proppatch(response, url)
+                return url
+            logger.info("appointment for %s already exists (earlier attempt)", meeting.uid)
+        else:
             # The server owns the sequence once sendappt has bumped it.
             values.pop(_SEQUENCE, None)
-        condition = {"If-None-Match": "*"} if create else {"If-Match": "*"}
         response = self.session.request(
             "PROPPATCH",
             url,
-            headers={**_XML, **condition},
-            body=webdav.build_proppatch(values),
-            accept=(412,) if create else (),
+            headers={**_XML, "If-Match": "*"},
+            body=webdav.build_proppatch(values, props.props_to_remove(values)),
         )
-        if response.status_code == 412:
-            logger.info("appointment for %s already exists (earlier attempt)", meeting.uid)
-        else:
-            self._check_proppatch(response, url)
+        self._check_proppatch(response, url)
         return url
 
     def write_draft(self, meeting: Meeting, url: str, *, kind: str = "request") -> bool:

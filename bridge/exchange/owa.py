@@ -166,7 +166,7 @@ def command_url(url: str, cmd: str, params: Iterable[tuple[str, str]] = ()) -> s
 # -- redirects (reference §6.2, §8.2) ------------------------------------------------------------
 
 _LOGON_PAGES = ("/owalogon.asp", "/cookieauth.dll")
-_UNSAFE_IN_PATH = "/%:@!$&'()*+,;=-._~"
+_SAFE_IN_PATH = "/%:@!$&'()*+,;=-._~"
 
 
 def _origin(parts: tuple[str, str, int | None]) -> tuple[str, str, int]:
@@ -200,7 +200,7 @@ def parse_redirect_location(location: str, base_url: str, *, same_origin: bool =
         (base.scheme, base.hostname or "", base_port)
     ):
         raise ProtocolError(f"redirect to another server {location[:80]!r}")
-    path = quote(target.path, safe=_UNSAFE_IN_PATH) or "/"
+    path = quote(target.path, safe=_SAFE_IN_PATH) or "/"
     return urlunsplit((target.scheme, target.netloc, path, "", ""))
 
 

@@ -368,15 +368,14 @@ class _Writer:
     def element(self, full: str, value: object) -> str:
         tag = self.tag(full)
         kind, payload = _encode_value(value)
-        if kind is None:
-            return f"<{tag}>{_escape_text(payload)}</{tag}>"  # type: ignore[arg-type]
-        dt = self.prefix(NS_DATATYPES)
         if isinstance(payload, list):
             v = self.prefix(NS_MV) + ":v"
             body = "".join(f"<{v}>{_escape_text(item)}</{v}>" for item in payload)
         else:
             body = _escape_text(payload)
-        return f'<{tag} {dt}:dt="{kind}">{body}</{tag}>'
+        if kind is None:
+            return f"<{tag}>{body}</{tag}>"
+        return f'<{tag} {self.prefix(NS_DATATYPES)}:dt="{kind}">{body}</{tag}>'
 
 
 def build_propfind(props: Iterable[str] | None = None) -> bytes:
@@ -670,6 +669,7 @@ def parse_xml(body: bytes, *, max_bytes: int = MAX_BODY_BYTES) -> XmlNode:
     Raises:
         ProtocolError: empty, larger than ``max_bytes``, malformed, with a DTD/entity declaration
             (XML bombs, external entities), nested deeper than 64 levels, or an unbound prefix.
+        TypeError: ``body`` is not bytes (decoding is the parser's job, by the XML declaration).
     """
     if not isinstance(body, bytes | bytearray | memoryview):
         raise TypeError("parse_xml takes the raw bytes of the answer")
