@@ -12,7 +12,7 @@ import enum
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 __all__ = [
     "Attendee",
@@ -22,6 +22,7 @@ __all__ = [
     "Meeting",
     "MeetingError",
     "Sensitivity",
+    "normalize_address",
 ]
 
 
@@ -123,17 +124,19 @@ class Meeting:
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
-        if not self.uid or any(c in self.uid for c in "\r\n"):
-            raise MeetingError("UID is missing or contains a line break")
+        if not self.uid or any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in self.uid):
+            raise MeetingError("UID is missing or contains control characters")
         if self.all_day:
             if isinstance(self.start, datetime) or isinstance(self.end, datetime):
                 raise MeetingError("an all-day event needs DATE values for start and end")
+            if self.end == self.start:  # RFC 5545: a one-day event (ical.py reads it so too)
+                object.__setattr__(self, "end", self.start + timedelta(days=1))
         else:
             for name in ("start", "end"):
                 value = getattr(self, name)
                 if not isinstance(value, datetime) or value.tzinfo is None:
                     raise MeetingError(f"{name} must be an aware datetime (got {value!r})")
-        if self.end < self.start:  # type: ignore[operator]
+        if self.end < self.start:
             raise MeetingError("the event ends before it starts")
         if self.organizer is not None:
             object.__setattr__(self, "organizer", normalize_address(self.organizer))
@@ -200,6 +203,9 @@ class Meeting:
             "categories": sorted(self.categories),
             "reminder_minutes": self.reminder_minutes,
             "status": self.status,
+            # The zone shapes every later occurrence of a series (09:00 Berlin is not 08:00 UTC
+            # after a daylight-saving change); for a single event the instants say it all.
+            "tzid": self.tzid if self.is_recurring else None,
         }
 
     def content_hash(self) -> str:
