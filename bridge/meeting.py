@@ -136,7 +136,7 @@ class Meeting:
                 value = getattr(self, name)
                 if not isinstance(value, datetime) or value.tzinfo is None:
                     raise MeetingError(f"{name} must be an aware datetime (got {value!r})")
-        if self.end < self.start:
+        if _stamp(self.end) < _stamp(self.start):  # instants, so DST `fold` counts
             raise MeetingError("the event ends before it starts")
         if self.organizer is not None:
             object.__setattr__(self, "organizer", normalize_address(self.organizer))

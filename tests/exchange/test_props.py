@@ -317,7 +317,10 @@ def meetings(draw: st.DrawFn) -> Meeting:
         extra_dates = st.lists(days, max_size=3)
     else:
         start = draw(instants)
-        end = start + timedelta(minutes=draw(st.integers(0, 10_000)))
+        # Add in UTC: wall-clock arithmetic would drop `fold` and could end before the start.
+        end = (start.astimezone(UTC) + timedelta(minutes=draw(st.integers(0, 10_000)))).astimezone(
+            start.tzinfo
+        )
         extra_dates = st.lists(instants, max_size=3)
     people = draw(st.lists(emails, max_size=6, unique=True).filter(lambda e: OWNER not in e))
     attendees = []
