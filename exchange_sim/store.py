@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
 import sqlite3
 import threading
@@ -641,11 +642,11 @@ class Store:
     ) -> None:
         etag = self._etag(row) if row is not None else None
         if if_none_match is not None:
-            wanted = [t.strip() for t in if_none_match.split(",")]
+            wanted = _entity_tags(if_none_match)
             if row is not None and ("*" in wanted or etag in wanted):
                 raise PreconditionFailed(path)
         if if_match is not None:
-            wanted = [t.strip() for t in if_match.split(",")]
+            wanted = _entity_tags(if_match)
             if row is None or ("*" not in wanted and etag not in wanted):
                 raise PreconditionFailed(path)
 
@@ -729,6 +730,12 @@ class Store:
             modified=datetime.fromisoformat(row["modified"]),
             change_number=row["change_number"],
         )
+
+
+def _entity_tags(header: str) -> list[str]:
+    """The tags of an If-Match/If-None-Match list. Exchange etags hold a comma
+    (`"<md5>,<n>"`), so a comma inside quotes belongs to the tag, not the list."""
+    return re.findall(r'(?:W/)?"[^"]*"|\*', header) or [header.strip()]
 
 
 def _commit_rules(props: dict[str, object], *, created: bool) -> dict[str, object]:

@@ -132,6 +132,7 @@ class Mailbox:
             sendmsg=folder("sendmsg"),
         )
         logger.debug("discovered %s: calendar %s", self.alias, folders.calendar)
+        self._folders = folders
         return folders
 
     # -- addressing --------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Outlook Web Access 2003 pages the simulator serves: forms login and `?Cmd=` commands."""

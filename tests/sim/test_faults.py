@@ -1,0 +1,71 @@
+"""Test support: injected statuses, delays, dropped connections, the request log."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import requests
+
+from tests.sim.davclient import propfind, search
+
+PROPS = ("DAV:displayname",)
+
+
+def test_injected_status_then_recovery(sim, alice):
+    url = sim.base_url + "/exchange/alice/Calendar/"
+    sim.app.faults.add(r"^SEARCH /exchange/alice/Calendar", status=503, count=2)
+    sql = 'SELECT "DAV:displayname" FROM ""'
+    assert propfind(alice, url, PROPS).status_code == 207  # other methods are untouched
+    first, second = search(alice, url, sql), search(alice, url, sql)
+    assert (first.status_code, second.status_code) == (503, 503)
+    assert first.headers["MS-WebStorage"].startswith("6.5.")
+    assert search(alice, url, sql).status_code == 207
+
+
+def test_injected_delay(sim, alice):
+    url = sim.base_url + "/exchange/alice/"
+    sim.app.faults.add("PROPFIND", delay=0.4)
+    started = time.monotonic()
+    assert propfind(alice, url, PROPS).status_code == 207
+    assert time.monotonic() - started >= 0.4
+    started = time.monotonic()
+    propfind(alice, url, PROPS)
+    assert time.monotonic() - started < 0.4
+
+
+def test_dropped_connection_raises_connection_error(sim, alice):
+    url = sim.base_url + "/exchange/alice/"
+    sim.app.faults.add(r"PROPFIND /exchange/alice/$", drop=True)
+    with pytest.raises(requests.ConnectionError):
+        propfind(alice, url, PROPS)
+    assert propfind(alice, url, PROPS).status_code == 207
+    assert [e.status for e in sim.app.log if e.method == "PROPFIND"] == [0, 207]
+
+
+def test_fault_needs_an_effect(sim):
+    with pytest.raises(ValueError):
+        sim.app.faults.add("GET")
+
+
+def test_request_log_and_json_export(sim, alice, tmp_path):
+    sim.app.log.clear()
+    propfind(alice, sim.base_url + "/exchange/alice/Sent%20Items/", PROPS)
+    propfind(alice, sim.base_url + "/exchange/bob/", PROPS)
+    entries = [e for e in sim.app.log if e.method == "PROPFIND"]
+    assert [(e.path, e.user, e.status) for e in entries] == [
+        ("/exchange/alice/Sent Items/", "alice", 207), ("/exchange/bob/", "alice", 403)]
+    assert all(e.ts <= time.time() for e in entries)
+    target = tmp_path / "log.json"
+    sim.app.log.export_json(target)
+    exported = json.loads(target.read_text())
+    assert exported[-1]["method"] == "PROPFIND" and exported[-1]["status"] == 403
+    assert set(exported[-1]) >= {"method", "path", "user", "status", "ts"}
+
+
+def test_unauthenticated_requests_are_logged_without_user(sim, http):
+    http.get(sim.base_url + "/exchange/", allow_redirects=False)
+    entry = sim.app.log[-1]
+    assert (entry.method, entry.path, entry.user, entry.status) == ("GET", "/exchange/", None,
+                                                                     302)
