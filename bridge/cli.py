@@ -86,7 +86,12 @@ def run(config: Config) -> None:
     """Start the CalDAV server, the sync loop and (embedded) the Exchange simulator."""
     from bridge.service import Service
 
-    logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
+    root = logging.getLogger()
+    if root.level > logging.INFO:
+        # `run` is a service: one line per action by default, but not Radicale's chatter.
+        root.setLevel(logging.INFO)
+        for noisy in ("radicale", "apscheduler", "exchange_sim"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     service = Service(config)
 
     def _announce() -> None:
@@ -147,25 +152,31 @@ def status(config: Config) -> None:
     state = State.open(path)
     try:
         summaries = state.status_summary()
+        skipped = {s.mailbox: state.skip_reasons(s.mailbox) for s in summaries}
     finally:
         state.close()
-    table = Table("mailbox", "synced", "pending", "failed", "skipped", "last run", "held")
+    table = Table("mailbox", "synced", "pending", "failed", "skipped", "cancelled", "last run")
     for s in summaries:
+        last = s.last_run
+        when = (last.finished_at or last.started_at).strftime("%Y-%m-%d %H:%M:%S") if last else ""
         table.add_row(
             s.mailbox,
             str(s.synced),
             str(s.pending),
             str(s.failed),
             str(s.skipped),
-            s.last_run or "never",
-            s.held or "",
+            str(s.cancelled),
+            f"{when} UTC" if when else "never",
         )
     console.print(table)
     for s in summaries:
+        if s.hold is not None:
+            console.print(f"[bold red]{s.mailbox}: {s.hold.count} cancellation(s) held[/bold red]"
+                          f" — {s.hold.reason}")
         for line in s.last_errors:
-            console.print(f"[red]{s.mailbox}[/red] {line}")
-        for line in getattr(s, "skip_reasons", ()):
-            console.print(f"[yellow]{s.mailbox} skipped[/yellow] {line}")
+            console.print(f"[red]{s.mailbox} error[/red] {line}")
+        for uid, reason in skipped.get(s.mailbox, []):
+            console.print(f"[yellow]{s.mailbox} skipped[/yellow] {uid}: {reason}")
 
 
 @main.command()

@@ -36,11 +36,16 @@ DEBOUNCE = timedelta(milliseconds=300)
 
 
 def write_htpasswd(config: Config) -> Path:
-    """The CalDAV users' htpasswd file (bcrypt hashes), rewritten at every start."""
-    from passlib.hash import bcrypt  # libpass, Radicale's own dependency for htpasswd
+    """The CalDAV users' htpasswd file (SHA-512 crypt hashes), rewritten at every start.
 
+    5,000 rounds (glibc's default) rather than passlib's 656,000: Radicale verifies the hash on
+    every request, and a CalDAV client sends many; the file is readable by its owner only.
+    """
+    from passlib.hash import sha512_crypt  # libpass, Radicale's own dependency for htpasswd
+
+    scheme = sha512_crypt.using(rounds=5000)
     path = config.state_dir / "htpasswd"
-    lines = [f"{u.name}:{bcrypt.hash(u.caldav_password.reveal())}\n" for u in config.users]
+    lines = [f"{u.name}:{scheme.hash(u.caldav_password.reveal())}\n" for u in config.users]
     path.write_text("".join(lines), encoding="utf-8")
     path.chmod(0o600)
     return path
@@ -72,8 +77,10 @@ def radicale_configuration(config: Config, *, with_server: bool = True) -> Any:
 class Service:
     """Everything `calbridge run` starts; `start()` then `wait()`, or use `run_forever()`."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, autosync: bool = True) -> None:
         self.config = config
+        # autosync=False: no loop and no wake-ups (tests drive `engine.sync()` themselves).
+        self.autosync = autosync
         self._stack = ExitStack()
         self._stopped = threading.Event()
         self._scheduler: BackgroundScheduler | None = None
@@ -87,6 +94,14 @@ class Service:
         return f"http://{self.config.caldav_host}:{self.config.caldav_port}/"
 
     def start(self) -> None:
+        """Start every part; if one fails, stop the ones already running and re-raise."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
         config = self.config
         config.state_dir.mkdir(parents=True, exist_ok=True)
         if config.embedded:
@@ -99,9 +114,10 @@ class Service:
         self.engine = Engine(config, state, calendars)
         self._stack.callback(self.engine.close)
         self._start_radicale(configuration)
-        self._start_scheduler()
-        radicale_plugin.set_wakeup(self.wake)
-        self._stack.callback(radicale_plugin.set_wakeup, None)
+        if self.autosync:
+            self._start_scheduler()
+            radicale_plugin.set_wakeup(self.wake)
+            self._stack.callback(radicale_plugin.set_wakeup, None)
         logger.info("calbridge is running: CalDAV on %s", self.caldav_url)
 
     def wake(self) -> None:

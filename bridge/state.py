@@ -1175,6 +1175,15 @@ class State:
 
     # -- status ------------------------------------------------------------------------------
 
+    def skip_reasons(self, mailbox: str, *, limit: int = 20) -> list[tuple[str, str]]:
+        """(uid, reason) of the items whose current version is not sent, newest first."""
+        rows = self._select(
+            "SELECT uid, skip_reason FROM items WHERE mailbox = ? AND skip_reason IS NOT NULL "
+            "ORDER BY updated_at DESC LIMIT ?",
+            (mailbox, limit),
+        )
+        return [(r["uid"], r["skip_reason"]) for r in rows]
+
     def status_summary(self, *, max_errors: int = 5) -> list[MailboxStatus]:
         """Per mailbox (any with items, runs or a hold): counts, last run, errors, hold."""
         with self._lock:

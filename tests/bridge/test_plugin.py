@@ -120,7 +120,7 @@ def put_ics(url: str, body: str) -> requests.Response:
 def test_recorder_creates_the_agreed_schema_in_wal_mode(tmp_path: Path) -> None:
     path = str(tmp_path / "bridge.sqlite")
     recorder = ChangeRecorder(path)
-    recorder.record("alice", "alice/work", "a.ics", "a@x", "upload")
+    recorder.record("alice", "alice/office", "a.ics", "a@x", "upload")
 
     connection = sqlite3.connect(path)
     (sql,) = connection.execute("SELECT sql FROM sqlite_master WHERE name = 'changes'").fetchone()
@@ -129,7 +129,7 @@ def test_recorder_creates_the_agreed_schema_in_wal_mode(tmp_path: Path) -> None:
     ((ts, *rest),) = connection.execute(
         "SELECT ts, user, collection, href, uid, op FROM changes").fetchall()
     connection.close()
-    assert rest == ["alice", "alice/work", "a.ics", "a@x", "upload"]
+    assert rest == ["alice", "alice/office", "a.ics", "a@x", "upload"]
     stamp = datetime.fromisoformat(ts)
     assert stamp.utcoffset() is not None and stamp.utcoffset().total_seconds() == 0
     assert abs((datetime.now(UTC) - stamp).total_seconds()) < 60
@@ -142,7 +142,7 @@ def test_recorder_batches_share_one_transaction_and_timestamp(tmp_path: Path) ->
     recorder = ChangeRecorder(path)
     assert recorder.record_many([]) == 0
     assert not Path(path).exists()  # nothing to write, nothing opened
-    changes = [Change("alice", "alice/work", f"{n}.ics", f"{n}@x", "upload") for n in range(3)]
+    changes = [Change("alice", "alice/office", f"{n}.ics", f"{n}@x", "upload") for n in range(3)]
     assert recorder.record_many(changes) == 3
     connection = sqlite3.connect(path)
     stamps = {ts for (ts,) in connection.execute("SELECT ts FROM changes")}
@@ -210,22 +210,22 @@ def test_options_are_declared_through_the_plugin_schema(tmp_path: Path) -> None:
 
 def test_caldav_client_writes_are_journaled(server: Server) -> None:
     journal = server.journal
-    calendar = server.make_calendar("work")
-    assert journal.new()[-1] == ("alice", "alice/work", None, None, "create_collection")
+    calendar = server.make_calendar("office")
+    assert journal.new()[-1] == ("alice", "alice/office", None, None, "create_collection")
 
     event = calendar.add_event(vcalendar(("ev1@example.org", "Planning")))
     href = "ev1@example.org.ics"
-    assert journal.new() == [("alice", "alice/work", href, "ev1@example.org", "upload")]
+    assert journal.new() == [("alice", "alice/office", href, "ev1@example.org", "upload")]
 
     event.icalendar_component["summary"] = "Planning, moved"
     event.save()
-    assert journal.new() == [("alice", "alice/work", href, "ev1@example.org", "upload")]
+    assert journal.new() == [("alice", "alice/office", href, "ev1@example.org", "upload")]
 
     event.delete()
-    assert journal.new() == [("alice", "alice/work", href, "ev1@example.org", "delete")]
+    assert journal.new() == [("alice", "alice/office", href, "ev1@example.org", "delete")]
 
     calendar.delete()
-    assert journal.new() == [("alice", "alice/work", None, None, "delete_collection")]
+    assert journal.new() == [("alice", "alice/office", None, None, "delete_collection")]
 
 
 def test_whole_calendar_put_journals_every_item(server: Server) -> None:
@@ -249,17 +249,17 @@ def test_whole_calendar_put_journals_every_item(server: Server) -> None:
 
 
 def test_move_journals_delete_of_source_and_upload_of_target(server: Server) -> None:
-    work = server.make_calendar("work")
+    work = server.make_calendar("office")
     server.make_calendar("home")
     work.add_event(vcalendar(("mv@x", "Move me")))
     server.journal.new()
 
-    source = server.base_url + "/alice/work/mv@x.ics"
+    source = server.base_url + "/alice/office/mv@x.ics"
     target = server.base_url + "/alice/home/moved.ics"
     response = requests.request("MOVE", source, headers={"Destination": target},
                                 auth=AUTH, timeout=10)
     assert response.status_code == 201
-    assert server.journal.new() == [("alice", "alice/work", "mv@x.ics", "mv@x", "delete"),
+    assert server.journal.new() == [("alice", "alice/office", "mv@x.ics", "mv@x", "delete"),
                                     ("alice", "alice/home", "moved.ics", "mv@x", "upload")]
     assert requests.get(target, auth=AUTH, timeout=10).status_code == 200
     assert requests.get(source, auth=AUTH, timeout=10).status_code == 404
@@ -274,8 +274,8 @@ def test_unwritable_journal_does_not_fail_the_request(
     db_dir = tmp_path / "journal-is-a-directory"
     db_dir.mkdir()
     with running(tmp_path, {"storage": {"calbridge_db": str(db_dir)}}) as server:
-        calendar = server.make_calendar("work")
-        url = server.base_url + "/alice/work/e.ics"
+        calendar = server.make_calendar("office")
+        url = server.base_url + "/alice/office/e.ics"
         assert put_ics(url, vcalendar(("e@x", "E"))).status_code == 201
         assert put_ics(url, vcalendar(("e@x", "E2"))).status_code == 204
         stored = requests.get(url, auth=AUTH, timeout=10)
@@ -298,12 +298,12 @@ def test_failing_wakeup_callback_does_not_fail_the_request(
 
     previous = set_wakeup(broken)
     try:
-        server.make_calendar("work")
-        put = put_ics(server.base_url + "/alice/work/w.ics", vcalendar(("w@x", "W")))
+        server.make_calendar("office")
+        put = put_ics(server.base_url + "/alice/office/w.ics", vcalendar(("w@x", "W")))
     finally:
         set_wakeup(previous)
     assert put.status_code == 201
-    assert server.journal.new()[-1] == ("alice", "alice/work", "w.ics", "w@x", "upload")
+    assert server.journal.new()[-1] == ("alice", "alice/office", "w.ics", "w@x", "upload")
     assert any("wake-up callback failed" in r.getMessage() and r.exc_info
                for r in caplog.records)
 
@@ -317,12 +317,12 @@ def test_wakeup_callback_runs_once_per_write_after_its_rows(server: Server) -> N
     previous = set_wakeup(lambda: calls.append(journal.count()))
     try:
         server.client.principal()  # principal creation is a write too
-        calendar = server.make_calendar("work")
+        calendar = server.make_calendar("office")
         server.make_calendar("home")
         event = calendar.add_event(vcalendar(("wk@x", "W")))
         event.icalendar_component["summary"] = "W2"
         event.save()
-        requests.request("MOVE", base_url + "/alice/work/wk@x.ics", auth=AUTH, timeout=10,
+        requests.request("MOVE", base_url + "/alice/office/wk@x.ics", auth=AUTH, timeout=10,
                          headers={"Destination": base_url + "/alice/home/wk@x.ics"})
         put_ics(base_url + "/alice/bulk/", vcalendar(("1@x", "1"), ("2@x", "2")))
         requests.delete(base_url + "/alice/home/wk@x.ics", auth=AUTH, timeout=10)
@@ -352,11 +352,11 @@ def test_wake_socket_gets_one_byte_per_write(
         tmp_path: Path, wake_socket: tuple[str, socket.socket]) -> None:
     path, receiver = wake_socket
     with running(tmp_path, {"storage": {"calbridge_wake": path}}) as server:
-        server.make_calendar("work")
+        server.make_calendar("office")
         receiver.settimeout(5)
         assert receiver.recv(16) == b"\x01"  # the principal's creation
         assert receiver.recv(16) == b"\x01"  # the calendar's
-        assert put_ics(server.base_url + "/alice/work/s.ics",
+        assert put_ics(server.base_url + "/alice/office/s.ics",
                        vcalendar(("s@x", "S"))).status_code == 201
         assert receiver.recv(16) == b"\x01"
         receiver.setblocking(False)
@@ -367,10 +367,10 @@ def test_wake_socket_gets_one_byte_per_write(
 def test_wake_socket_without_listener_is_ignored(tmp_path: Path) -> None:
     nobody = str(tmp_path / "nobody-listens.sock")
     with running(tmp_path, {"storage": {"calbridge_wake": nobody}}) as server:
-        server.make_calendar("work")
-        put = put_ics(server.base_url + "/alice/work/n.ics", vcalendar(("n@x", "N")))
+        server.make_calendar("office")
+        put = put_ics(server.base_url + "/alice/office/n.ics", vcalendar(("n@x", "N")))
         assert put.status_code == 201
-        assert server.journal.new()[-1] == ("alice", "alice/work", "n.ics", "n@x", "upload")
+        assert server.journal.new()[-1] == ("alice", "alice/office", "n.ics", "n@x", "upload")
 
 
 # --- the bridge's own writes ----------------------------------------------------------------
@@ -384,25 +384,25 @@ def _item(collection_path: str, uid: str, summary: str) -> radicale_item.Item:
 
 
 def test_bridge_writes_are_marked_and_do_not_wake(server: Server) -> None:
-    server.make_calendar("work")
+    server.make_calendar("office")
     server.journal.new()
     calls: list[None] = []
     previous = set_wakeup(lambda: calls.append(None))
     storage = radicale_storage.load(server.configuration)  # in-process, as the bridge does
     try:
         with storage.acquire_lock("w", "alice"):
-            (collection,) = storage.discover("/alice/work/")
+            (collection,) = storage.discover("/alice/office/")
             assert isinstance(collection, radicale_plugin.Collection)
             with bridge_write():
-                collection.upload("from-owa.ics", _item("alice/work", "owa@x", "From OWA"))
+                collection.upload("from-owa.ics", _item("alice/office", "owa@x", "From OWA"))
                 with bridge_write():  # nesting keeps the mark
-                    collection.upload("from-owa.ics", _item("alice/work", "owa@x", "Accepted"))
-                collection.upload("gone.ics", _item("alice/work", "gone@x", "Gone"))
+                    collection.upload("from-owa.ics", _item("alice/office", "owa@x", "Accepted"))
+                collection.upload("gone.ics", _item("alice/office", "gone@x", "Gone"))
                 collection.delete("gone.ics")
 
                 # The mark is per thread: another thread's write is a user change.
                 worker = threading.Thread(target=collection.upload, args=(
-                    "user.ics", _item("alice/work", "user@x", "Mine")))
+                    "user.ics", _item("alice/office", "user@x", "Mine")))
                 worker.start()
                 worker.join()
             # Outside the block the same thread writes user changes again.
@@ -410,13 +410,13 @@ def test_bridge_writes_are_marked_and_do_not_wake(server: Server) -> None:
     finally:
         set_wakeup(previous)
 
-    owa = ("alice", "alice/work", "from-owa.ics", "owa@x")
-    gone = ("alice", "alice/work", "gone.ics", "gone@x")
-    user = ("alice", "alice/work", "user.ics", "user@x")
+    owa = ("alice", "alice/office", "from-owa.ics", "owa@x")
+    gone = ("alice", "alice/office", "gone.ics", "gone@x")
+    user = ("alice", "alice/office", "user.ics", "user@x")
     assert server.journal.new() == [(*owa, "bridge-upload"), (*owa, "bridge-upload"),
                                     (*gone, "bridge-upload"), (*gone, "bridge-delete"),
                                     (*user, "upload"), (*user, "delete")]
     assert len(calls) == 2  # the two user writes only
     # CalDAV clients see the bridge's write like any other event.
-    stored = requests.get(server.base_url + "/alice/work/from-owa.ics", auth=AUTH, timeout=10)
+    stored = requests.get(server.base_url + "/alice/office/from-owa.ics", auth=AUTH, timeout=10)
     assert stored.status_code == 200 and "SUMMARY:Accepted" in stored.text
