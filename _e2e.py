@@ -1,5 +1,8 @@
-import caldav, time, requests
-from datetime import datetime, timedelta, timezone
+import time
+
+import caldav
+import requests
+
 c = caldav.DAVClient(url="http://127.0.0.1:15232/alice/", username="alice", password="demo")
 p = c.principal()
 cal = p.make_calendar(name="calendar", cal_id="calendar")
@@ -22,7 +25,8 @@ END:VCALENDAR
 t0=time.time()
 cal.save_event(ics)
 s = requests.Session(); s.auth=("svc-calbridge","demo")
-from tests.sim.davclient import login_fba, items_in
+from tests.sim.davclient import items_in, login_fba
+
 login_fba(s, "http://127.0.0.1:18800", "svc-calbridge", "demo")
 for i in range(50):
     got = items_in(s, "http://127.0.0.1:18800/exchange/bob/Inbox/")

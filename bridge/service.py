@@ -88,6 +88,7 @@ class Service:
         self._shutdown_socket: socket.socket | None = None
         self.engine: Engine | None = None
         self.sim_url: str | None = None
+        self.simulator: Any = None  # exchange_sim.server.RunningSimulator when embedded
 
     @property
     def caldav_url(self) -> str:
@@ -181,6 +182,7 @@ class Service:
             )
         )
         self.sim_url = running.base_url
+        self.simulator = running
         if self.config.sim_port == 0:
             # Tests ask for a free port; the engine must talk to the one actually bound.
             port = int(running.base_url.rsplit(":", 1)[1].strip("/"))

@@ -1,0 +1,145 @@
+"""End-to-end fixtures: a real calbridge (Radicale + plugin + engine + embedded simulator) on
+free loopback ports, a real CalDAV client (the `caldav` library) as the user's calendar app, and
+an administrator's WebDAV view of the Exchange mailboxes (tests/sim/davclient.py)."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import caldav
+import pytest
+import requests
+
+from bridge.config import Config, load_config
+from bridge.service import Service
+from exchange_sim.app import Simulator
+from tests.sim.davclient import items_in, login_fba
+
+MESSAGE_CLASS = "http://schemas.microsoft.com/exchange/outlookmessageclass"
+UID = "urn:schemas:calendar:uid"
+SEQUENCE = "urn:schemas:calendar:sequence"
+DTSTART = "urn:schemas:calendar:dtstart"
+DTEND = "urn:schemas:calendar:dtend"
+LISTING = (
+    "urn:schemas:httpmail:subject",
+    MESSAGE_CLASS,
+    UID,
+    SEQUENCE,
+    DTSTART,
+    DTEND,
+    "urn:schemas:calendar:location",
+    "urn:schemas:calendar:alldayevent",
+    "urn:schemas:calendar:rrule",
+    "urn:schemas:calendar:exdate",
+    "urn:schemas:calendar:busystatus",
+    "urn:schemas:mailheader:to",
+    "urn:schemas:mailheader:cc",
+    "urn:schemas:mailheader:bcc",
+)
+REQUEST = "IPM.Schedule.Meeting.Request"
+CANCELED = "IPM.Schedule.Meeting.Canceled"
+ACCEPTED = "IPM.Schedule.Meeting.Resp.Pos"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def make_config(state_dir: Path, **changes: object) -> Config:
+    config = load_config(
+        None, state_dir=state_dir, caldav_port=free_port(), sim_port=free_port()
+    )
+    return replace(config, interval=3600, **changes)  # type: ignore[arg-type]
+
+
+@dataclass
+class Exchange:
+    """What an Exchange administrator sees (the service account over WebDAV)."""
+
+    base_url: str
+    session: requests.Session
+
+    def items(self, alias: str, folder: str) -> list[dict[str, object]]:
+        return items_in(self.session, f"{self.base_url}/exchange/{alias}/{folder}/", LISTING)
+
+    def inbox(self, alias: str, message_class: str | None = None) -> list[dict[str, object]]:
+        found = self.items(alias, "Inbox")
+        if message_class is None:
+            return found
+        return [i for i in found if i.get(MESSAGE_CLASS) == message_class]
+
+    def calendar(self, alias: str) -> list[dict[str, object]]:
+        return self.items(alias, "Calendar")
+
+    def wait_for(
+        self, probe: Callable[[], object], timeout: float = 15.0, interval: float = 0.05
+    ) -> object:
+        deadline = time.monotonic() + timeout
+        while True:
+            value = probe()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError("condition not met in time")
+            time.sleep(interval)
+
+
+@dataclass
+class Bridge:
+    service: Service
+    exchange: Exchange
+
+    @property
+    def config(self) -> Config:
+        return self.service.config
+
+    def calendar(self, user: str = "alice", name: str = "calendar") -> caldav.Calendar:
+        client = caldav.DAVClient(
+            url=f"{self.service.caldav_url}{user}/", username=user, password="demo"
+        )
+        principal = client.principal()
+        for calendar in principal.calendars():
+            if calendar.url.path.rstrip("/").endswith("/" + name):
+                return calendar
+        return principal.make_calendar(name=name, cal_id=name)
+
+    def sync(self, **kwargs: object) -> list:  # type: ignore[type-arg]
+        assert self.service.engine is not None
+        return self.service.engine.sync(**kwargs)  # type: ignore[arg-type]
+
+    @property
+    def sim(self) -> Simulator:
+        """The embedded simulator's WSGI app (request log, faults, session expiry)."""
+        app: Simulator = self.service.simulator.app
+        return app
+
+
+def _start(state_dir: Path, autosync: bool) -> Iterator[Bridge]:
+    service = Service(make_config(state_dir), autosync=autosync)
+    service.start()
+    try:
+        admin = requests.Session()
+        assert service.sim_url is not None
+        login_fba(admin, service.sim_url, "svc-calbridge", "demo")
+        yield Bridge(service, Exchange(service.sim_url, admin))
+    finally:
+        service.stop()
+
+
+@pytest.fixture
+def bridge(tmp_path: Path) -> Iterator[Bridge]:
+    """calbridge with the sync loop off: each test calls `bridge.sync()` when it wants."""
+    yield from _start(tmp_path / "state", autosync=False)
+
+
+@pytest.fixture
+def live_bridge(tmp_path: Path) -> Iterator[Bridge]:
+    """calbridge as `calbridge run` starts it: interval loop plus immediate wake-ups."""
+    yield from _start(tmp_path / "state", autosync=True)
