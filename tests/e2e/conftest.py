@@ -66,6 +66,11 @@ class Exchange:
     base_url: str
     session: requests.Session
 
+    def relogin(self) -> None:
+        """After the simulator expired all sessions (the administrator's too)."""
+        self.session.cookies.clear()
+        login_fba(self.session, self.base_url, "svc-calbridge", "demo")
+
     def items(self, alias: str, folder: str) -> list[dict[str, object]]:
         return items_in(self.session, f"{self.base_url}/exchange/{alias}/{folder}/", LISTING)
 

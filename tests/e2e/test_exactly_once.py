@@ -1,0 +1,125 @@
+"""Exactly once (design §4): a pass that dies at any step boundary, then a normal pass,
+leaves every attendee with exactly one copy of each message."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import pytest
+
+from bridge.engine import Crash, Engine
+from tests.e2e import ics
+from tests.e2e.conftest import CANCELED, REQUEST, Bridge
+
+STEPS = {
+    "create": ["appointment_written", "draft_written", "draft_sent"],
+    "update": ["update_written", "update_sent"],
+    "cancel": ["cancel_draft", "cancel_sent", "appointment_deleted"],
+}
+CASES = [
+    (op, step, moment)
+    for op, steps in STEPS.items()
+    for step in steps
+    for moment in ("before", "sent", "after")
+]
+MOVED = {"start": "DTSTART:20261210T160000Z", "end": "DTEND:20261210T170000Z",
+         "dtstamp": "20261125T130000Z"}
+
+
+def crashing_engine(bridge: Bridge, step: str, moment: str) -> Engine:
+    def hook(_uid: str, at_step: str, at_moment: str) -> None:
+        if (at_step, at_moment) == (step, moment):
+            raise Crash(f"{step}/{moment}")
+
+    engine = bridge.service.engine
+    assert engine is not None
+    return Engine(bridge.config, engine.state, engine.calendars, step_hook=hook)
+
+
+def prepare(bridge: Bridge, op: str):  # type: ignore[no-untyped-def]
+    """Bring the calendar to the state in which `op` is the next thing to do."""
+    calendar = bridge.calendar("alice")
+    if op == "create":
+        calendar.save_event(ics.meeting())
+        return
+    event = calendar.save_event(ics.meeting())
+    bridge.sync()
+    if op == "update":
+        event.data = ics.meeting(**MOVED)
+        event.save()
+    else:
+        event.delete()
+
+
+def check(bridge: Bridge, op: str) -> None:
+    exchange = bridge.exchange
+    expected = {"create": (1, 0), "update": (2, 0), "cancel": (1, 1)}[op]
+    for who in ("bob", "carol"):
+        got = (len(exchange.inbox(who, REQUEST)), len(exchange.inbox(who, CANCELED)))
+        assert got == expected, f"{who}: requests/cancellations {got}, expected {expected}"
+    appointments = exchange.calendar("alice")
+    if op == "cancel":
+        assert appointments == []
+        assert exchange.items("alice", "Drafts") == []
+    else:
+        assert len(appointments) == 1
+        assert exchange.items("alice", "Drafts") == []
+    state = bridge.service.engine.state  # type: ignore[union-attr]
+    assert state.open_journals("alice") == []
+    row = state.get_item("alice", "planning-1")
+    assert row is not None and row.status == ("cancelled" if op == "cancel" else "synced")
+
+
+@pytest.mark.parametrize(("op", "step", "moment"), CASES)
+def test_crash_at_every_step_boundary(bridge: Bridge, op: str, step: str, moment: str) -> None:
+    prepare(bridge, op)
+    with pytest.raises(Crash):
+        crashing_engine(bridge, step, moment).sync()
+    # "Restart": a fresh engine (new HTTP sessions, new discovery), then normal passes.
+    engine = bridge.service.engine
+    assert engine is not None
+    fresh = Engine(bridge.config, engine.state, engine.calendars)
+    fresh.sync()
+    fresh.sync()
+    fresh.close()
+    check(bridge, op)
+
+
+@pytest.mark.parametrize(("op", "step"), [("create", "draft_sent"), ("cancel", "cancel_draft")])
+def test_killed_process_mid_send(bridge: Bridge, op: str, step: str) -> None:
+    prepare(bridge, op)
+    config = bridge.config
+    died = subprocess.run(
+        [sys.executable, "-m", "tests.e2e.crash_sync", str(config.state_dir),
+         str(config.caldav_port), str(config.sim_port), step, "sent"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert died.returncode == 9, died.stderr
+    bridge.sync()
+    check(bridge, op)
+
+
+def test_exchange_busy_or_logged_out_delays_but_loses_nothing(bridge: Bridge) -> None:
+    calendar = bridge.calendar("alice")
+    calendar.save_event(ics.meeting())
+    bridge.sim.faults.add(r"^(PROPPATCH|MOVE) ", status=503, count=100)
+    reports = bridge.sync()
+    assert any("failed" in line.result for r in reports for line in r.lines)
+    assert bridge.exchange.inbox("bob") == []
+    engine = bridge.service.engine
+    assert engine is not None
+    row = engine.state.get_item("alice", "planning-1")
+    assert row is not None and row.status == "failed" and row.next_attempt_at is not None
+    bridge.sim.faults.clear()
+    bridge.sim.expire_sessions()
+    engine.sync()  # the back-off holds the item: nothing is tried yet
+    assert bridge.exchange.session.cookies  # (the admin's own view is expired too)
+    assert engine.state.get_item("alice", "planning-1").status == "failed"  # type: ignore[union-attr]
+    engine.state.reset_retry("alice")  # what `calbridge retry` does
+    engine.sync()  # same engine, same (now expired) session: 440, log in again, go on
+    engine.sync()
+    assert any(e.status == 440 for e in bridge.sim.log)  # it did have to log in again
+    bridge.exchange.relogin()
+    assert len(bridge.exchange.inbox("bob", REQUEST)) == 1
+    assert len(bridge.exchange.inbox("carol", REQUEST)) == 1
+    assert engine.state.get_item("alice", "planning-1").status == "synced"  # type: ignore[union-attr]
