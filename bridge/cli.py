@@ -105,12 +105,11 @@ def run(config: Config) -> None:
             console.print(f"Exchange 2003 simulator: {service.sim_url}/exchange/")
         console.print("Press Ctrl-C to stop.")
 
+    service.install_signal_handlers()
     service.start()
     try:
         _announce()
         service.wait()
-    except KeyboardInterrupt:
-        pass
     finally:
         service.stop()
 

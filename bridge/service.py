@@ -75,7 +75,7 @@ def radicale_configuration(config: Config, *, with_server: bool = True) -> Any:
 
 
 class Service:
-    """Everything `calbridge run` starts; `start()` then `wait()`, or use `run_forever()`."""
+    """Everything `calbridge run` starts: `start()`, `wait()`, then `stop()`."""
 
     def __init__(self, config: Config, *, autosync: bool = True) -> None:
         self.config = config
@@ -83,6 +83,7 @@ class Service:
         self.autosync = autosync
         self._stack = ExitStack()
         self._stopped = threading.Event()
+        self._stop_requested = threading.Event()
         self._scheduler: BackgroundScheduler | None = None
         self._radicale_thread: threading.Thread | None = None
         self._shutdown_socket: socket.socket | None = None
@@ -148,21 +149,22 @@ class Service:
         self._stack.close()
         logger.info("calbridge stopped")
 
-    def wait(self) -> None:
-        self._stopped.wait()
+    def request_stop(self) -> None:
+        """Ask `wait()` to return (safe from a signal handler)."""
+        self._stop_requested.set()
 
-    def run_forever(self) -> None:
-        """Start, print nothing more, and stop cleanly on SIGINT/SIGTERM."""
+    def wait(self) -> None:
+        self._stop_requested.wait()
+
+    def install_signal_handlers(self) -> None:
+        """SIGINT and SIGTERM end `wait()`; the caller then calls `stop()` (clean shutdown)."""
 
         def _handle(signum: int, _frame: object) -> None:
             logger.info("signal %d received, shutting down", signum)
-            threading.Thread(target=self.stop, daemon=True).start()
+            self.request_stop()
 
         signal.signal(signal.SIGINT, _handle)
         signal.signal(signal.SIGTERM, _handle)
-        self.start()
-        self.wait()
-        self.stop()
 
     # -- parts -------------------------------------------------------------------------------
 
