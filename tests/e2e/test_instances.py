@@ -22,7 +22,9 @@ def start(state_dir: Path) -> tuple[subprocess.Popen[bytes], int, int]:
     process = subprocess.Popen(
         [sys.executable, "-m", "bridge.cli", "run", "--state-dir", str(state_dir),
          "--caldav-port", str(caldav_port), "--sim-port", str(sim_port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -40,7 +42,7 @@ def start(state_dir: Path) -> tuple[subprocess.Popen[bytes], int, int]:
 def test_two_instances_side_by_side(tmp_path: Path) -> None:
     first, second = start(tmp_path / "one"), start(tmp_path / "two")
     try:
-        for index, (_process, caldav_port, sim_port) in enumerate((first, second)):
+        for index, (_process, caldav_port, _sim_port) in enumerate((first, second)):
             client = caldav.DAVClient(url=f"http://127.0.0.1:{caldav_port}/alice/",
                                       username="alice", password="demo")
             calendar = client.principal().make_calendar(name="calendar", cal_id="calendar")
