@@ -369,6 +369,7 @@ class Engine:
                 check=lambda entry: (mailbox.sequence_of(url) or 0) >= int(entry.marker or 0),
             )
             sequence = max(sequence, int(expected))
+            self._uninvite(run, mailbox, meeting, payload, sequence)
         self.state.mark_synced(
             user.mailbox,
             meeting.uid,
@@ -379,6 +380,31 @@ class Engine:
             **where,
         )
         self.state.clear_journal(user.mailbox, meeting.uid)
+
+    @staticmethod
+    def _uninvite(
+        run: _Run, mailbox: Mailbox, meeting: Meeting, payload: dict, sequence: int
+    ) -> None:
+        """Attendees removed by this update get a cancellation (OWA's sendappt only writes to
+        the attendees the meeting has now; Outlook would tell the removed ones too)."""
+        if not payload.get("previous"):
+            return
+        previous = decode_meeting(payload["previous"])
+        staying = {a.email for a in meeting.invitees()}
+        removed = tuple(a for a in previous.invitees() if a.email not in staying)
+        if not removed:
+            return
+        farewell = replace(meeting, attendees=removed, sequence=sequence)
+        draft = mailbox.draft_url(meeting.uid, "uninvite", sequence)
+        run.step(
+            "uninvite_written", draft, lambda: mailbox.write_draft(farewell, draft, kind="cancel")
+        )
+        run.step(
+            "uninvite_sent",
+            draft,
+            lambda: mailbox.send_draft(draft),
+            check=lambda _entry: not mailbox.exists(draft),
+        )
 
     def _cancel(
         self, user: UserConfig, uid: str, payload: dict, entries: list[JournalEntry]

@@ -16,6 +16,8 @@ STEPS = {
     "create": ["appointment_written", "draft_written", "draft_sent"],
     "update": ["update_written", "update_sent"],
     "cancel": ["cancel_draft", "cancel_sent", "appointment_deleted"],
+    # an update that removes carol: she gets a cancellation of her own
+    "shrink": ["update_sent", "uninvite_written", "uninvite_sent"],
 }
 CASES = [
     (op, step, moment)
@@ -48,16 +50,24 @@ def prepare(bridge: Bridge, op: str):  # type: ignore[no-untyped-def]
     if op == "update":
         event.data = ics.meeting(**MOVED)
         event.save()
+    elif op == "shrink":
+        event.data = ics.calendar(ics.event("planning-1", ics.BOB, dtstamp="20261125T140000Z"))
+        event.save()
     else:
         event.delete()
 
 
 def check(bridge: Bridge, op: str) -> None:
     exchange = bridge.exchange
-    expected = {"create": (1, 0), "update": (2, 0), "cancel": (1, 1)}[op]
-    for who in ("bob", "carol"):
+    expected = {
+        "create": {"bob": (1, 0), "carol": (1, 0)},
+        "update": {"bob": (2, 0), "carol": (2, 0)},
+        "cancel": {"bob": (1, 1), "carol": (1, 1)},
+        "shrink": {"bob": (2, 0), "carol": (1, 1)},
+    }[op]
+    for who, counts in expected.items():
         got = (len(exchange.inbox(who, REQUEST)), len(exchange.inbox(who, CANCELED)))
-        assert got == expected, f"{who}: requests/cancellations {got}, expected {expected}"
+        assert got == counts, f"{who}: requests/cancellations {got}, expected {counts}"
     appointments = exchange.calendar("alice")
     if op == "cancel":
         assert appointments == []

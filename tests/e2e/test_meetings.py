@@ -154,3 +154,18 @@ def test_series_with_overridden_occurrence_is_skipped_with_a_reason(bridge: Brid
     reasons = dict(state.skip_reasons("alice"))
     assert "RECURRENCE-ID" in reasons["series-x"]
     assert state.get_item("alice", "series-x").status == "skipped"
+
+
+def test_removed_attendee_gets_a_cancellation_and_the_others_an_update(bridge: Bridge) -> None:
+    calendar = bridge.calendar("alice")
+    event = calendar.save_event(ics.meeting())
+    bridge.sync()
+    event.data = ics.calendar(ics.event("planning-1", ics.BOB, dtstamp="20261125T140000Z"))
+    event.save()
+    bridge.sync()
+    bridge.sync()
+    exchange = bridge.exchange
+    assert len(exchange.inbox("bob", REQUEST)) == 2 and exchange.inbox("bob", CANCELED) == []
+    assert len(exchange.inbox("carol", REQUEST)) == 1
+    assert len(exchange.inbox("carol", CANCELED)) == 1
+    assert exchange.calendar("room-101") == []  # the room was removed: booking freed
