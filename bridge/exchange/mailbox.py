@@ -22,7 +22,7 @@ from bridge.exchange import errors, owa, props, webdav
 from bridge.exchange.http import ExchangeSession
 from bridge.meeting import Meeting
 
-__all__ = ["Folders", "Mailbox"]
+__all__ = ["Folders", "Mailbox", "own_mailbox_alias"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,24 @@ _UID = webdav.NS_CALENDAR + "uid"
 _SEQUENCE = webdav.NS_CALENDAR + "sequence"
 _CLASS = webdav.NS_EXCHANGE + "outlookmessageclass"
 _XML = {"Content-Type": 'text/xml; charset="utf-8"'}
+
+
+def own_mailbox_alias(session: ExchangeSession) -> str:
+    """The logged-in user's own mailbox alias, from the OWA page's `<BASE href>` (the way
+    Exchange 2003 clients find it when the alias differs from the login name)."""
+    response = session.request("GET", session.url("/exchange/"))
+    base = owa.parse_base_href(response.content)
+    if base is None:
+        raise errors.ProtocolError(
+            "the OWA page has no <BASE href>: not an Exchange 2003 mailbox?",
+            method="GET",
+            url=session.url("/exchange/"),
+            status=response.status_code,
+        )
+    segments = [s for s in urlsplit(base).path.split("/") if s]
+    if len(segments) < 2 or segments[0].lower() != "exchange":
+        raise errors.ProtocolError(f"unexpected mailbox URL in <BASE href>: {base!r}")
+    return unquote(segments[1])
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import requests
 
 from bridge.exchange import errors
 from bridge.exchange.http import Credentials, ExchangeSession, SessionConfig
-from bridge.exchange.mailbox import Mailbox
+from bridge.exchange.mailbox import Mailbox, own_mailbox_alias
 from bridge.meeting import Attendee, AttendeeKind, AttendeeRole, Meeting
 from exchange_sim.server import RunningSimulator
 from tests.sim.conftest import logged_in
@@ -285,3 +285,17 @@ def test_no_password_in_logs_or_errors(
     assert secret not in caplog.text
     assert secret not in str(raised.value)
     assert secret not in repr(session) and secret not in repr(session.config)
+
+
+@pytest.mark.parametrize("sim", MODES, indirect=True)
+def test_own_mailbox_found_from_the_owa_page(sim: RunningSimulator) -> None:
+    alice = client(sim, "carol")
+    assert own_mailbox_alias(alice.session) == "carol"
+
+
+@pytest.mark.parametrize("sim", ["ntlm"], indirect=True)
+@pytest.mark.parametrize("login", ["EXAMPLE\\bob", "bob@example.com", "bob"])
+def test_ntlm_login_forms(sim: RunningSimulator, login: str) -> None:
+    session = ExchangeSession(SessionConfig(sim.base_url, Credentials(login, "demo"), auth="ntlm"))
+    assert Mailbox(session, "bob", "bob@example.com").discover().calendar.endswith("/bob/Calendar")
+    assert any(e.user == "bob" and e.status == 207 for e in sim.app.log)
