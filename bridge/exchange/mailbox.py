@@ -234,27 +234,13 @@ class Mailbox:
         url = self.appointment_url(meeting.uid)
         values = props.appointment_props(meeting, mailbox_address=self.address, zone=self.zone)
         if create:
-            response = self.session.request(
-                "PROPPATCH",
-                url,
-                headers={**_XML, "If-None-Match": "*"},
-                body=webdav.build_proppatch(values),
-                accept=(412,),
-            )
-            if response.status_code != 412:
-                self._check_proppatch(response, url)
+            if self._proppatch(url, values, {"If-None-Match": "*"}, accept=(412,)):
                 return url
             logger.info("appointment for %s already exists (earlier attempt)", meeting.uid)
         else:
             # The server owns the sequence once sendappt has bumped it.
             values.pop(_SEQUENCE, None)
-        response = self.session.request(
-            "PROPPATCH",
-            url,
-            headers={**_XML, "If-Match": "*"},
-            body=webdav.build_proppatch(values, props.props_to_remove(values)),
-        )
-        self._check_proppatch(response, url)
+        self._proppatch(url, values, {"If-Match": "*"}, remove=props.props_to_remove(values))
         return url
 
     def write_draft(self, meeting: Meeting, url: str, *, kind: str = "request") -> bool:
@@ -267,17 +253,7 @@ class Mailbox:
             values = props.request_message_props(
                 meeting, mailbox_address=self.address, zone=self.zone
             )
-        response = self.session.request(
-            "PROPPATCH",
-            url,
-            headers={**_XML, "If-None-Match": "*"},
-            body=webdav.build_proppatch(values),
-            accept=(412,),
-        )
-        if response.status_code == 412:
-            return False
-        self._check_proppatch(response, url)
-        return True
+        return self._proppatch(url, values, {"If-None-Match": "*"}, accept=(412,))
 
     def send_draft(self, url: str, *, save_in_sent: bool = True) -> None:
         """MOVE a draft to the submission URI. Never retried blindly (idempotent=False)."""
@@ -357,11 +333,32 @@ class Mailbox:
     def _absolute(self, href: str) -> str:
         return href if "://" in href else self.session.url(href)
 
-    @staticmethod
-    def _check_proppatch(response: object, url: str) -> None:
-        body = getattr(response, "content", b"")
-        if getattr(response, "status_code", 0) != 207 or not body:
-            return  # 200/201 (Brief) = every property stored
+    def _proppatch(
+        self,
+        url: str,
+        values: dict[str, object],
+        condition: dict[str, str],
+        *,
+        remove: Iterable[str] = (),
+        accept: tuple[int, ...] = (),
+    ) -> bool:
+        """PROPPATCH under a condition; False when the answer was one of `accept` (e.g. 412).
+
+        Raises `errors.Conflict` when the server refused any property (a 207 with a failed
+        propstat): a half-written meeting must not count as written.
+        """
+        response = self.session.request(
+            "PROPPATCH",
+            url,
+            headers={**_XML, **condition},
+            body=webdav.build_proppatch(values, remove),
+            accept=accept,
+        )
+        if response.status_code in accept:
+            return False
+        body = response.content
+        if response.status_code != 207 or not body:
+            return True  # 200/201 (Brief) = every property stored
         for answer in webdav.parse_multistatus(body):
             failed = answer.failed_props()
             if failed:
@@ -371,3 +368,4 @@ class Mailbox:
                     url=url,
                     status=max(failed.values()),
                 )
+        return True
