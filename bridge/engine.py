@@ -31,6 +31,7 @@ from bridge.config import Config, UserConfig
 from bridge.exchange import errors
 from bridge.exchange.http import Credentials, ExchangeSession, SessionConfig
 from bridge.exchange.mailbox import Mailbox
+from bridge.journal import JournaledRun, StepHook
 from bridge.meeting import Meeting
 from bridge.state import ItemRow, JournalEntry, State, decode_meeting, encode_meeting
 
@@ -75,13 +76,13 @@ class Engine:
         calendars: CalendarStore,
         *,
         clock: Clock | None = None,
-        step_hook: Callable[[str, str, str], None] | None = None,
+        step_hook: StepHook | None = None,
     ) -> None:
         self.config = config
         self.state = state
         self.calendars = calendars
         self._clock = clock or (lambda: datetime.now(UTC))
-        # Test seam: called as hook(uid, step, "before"|"after") around every side effect.
+        # Test seam (bridge.journal.StepHook) around every side effect.
         self._step_hook = step_hook
         self._zone = zoneinfo.ZoneInfo(config.timezone)
         self._mailboxes: dict[str, Mailbox] = {}
@@ -315,7 +316,9 @@ class Engine:
     ) -> None:
         meeting = replace(decode_meeting(payload["meeting"]), sequence=payload["sequence"])
         mailbox = self.mailbox_for(user)
-        run = _Run(self, user.mailbox, meeting.uid, "create", payload, entries)
+        run = JournaledRun(
+            self.state, user.mailbox, meeting.uid, "create", payload, entries, self._step_hook
+        )
         url = mailbox.appointment_url(meeting.uid)
         run.step(
             "appointment_written", url, lambda: mailbox.write_appointment(meeting, create=True)
@@ -345,7 +348,9 @@ class Engine:
     ) -> None:
         meeting = replace(decode_meeting(payload["meeting"]), sequence=payload["sequence"])
         mailbox = self.mailbox_for(user)
-        run = _Run(self, user.mailbox, meeting.uid, "update", payload, entries)
+        run = JournaledRun(
+            self.state, user.mailbox, meeting.uid, "update", payload, entries, self._step_hook
+        )
         url = mailbox.appointment_url(meeting.uid)
 
         def write() -> None:
@@ -383,7 +388,7 @@ class Engine:
 
     @staticmethod
     def _uninvite(
-        run: _Run, mailbox: Mailbox, meeting: Meeting, payload: dict, sequence: int
+        run: JournaledRun, mailbox: Mailbox, meeting: Meeting, payload: dict, sequence: int
     ) -> None:
         """Attendees removed by this update get a cancellation (OWA's sendappt only writes to
         the attendees the meeting has now; Outlook would tell the removed ones too)."""
@@ -411,7 +416,9 @@ class Engine:
     ) -> None:
         mailbox = self.mailbox_for(user)
         op = "cancel" if payload["send"] else "delete"
-        run = _Run(self, user.mailbox, uid, op, payload, entries)
+        run = JournaledRun(
+            self.state, user.mailbox, uid, op, payload, entries, self._step_hook
+        )
         url = mailbox.appointment_url(uid)
         if payload["send"]:
             previous = decode_meeting(payload["previous"]) if payload["previous"] else None
@@ -509,81 +516,6 @@ class Engine:
                     yield
                 finally:
                     fcntl.flock(handle, fcntl.LOCK_UN)
-
-    def hook(self, uid: str, step: str, when: str) -> None:
-        if self._step_hook is not None:
-            self._step_hook(uid, step, when)
-
-
-class _Run:
-    """One journaled operation on one item: each step is journaled before and after."""
-
-    def __init__(
-        self,
-        engine: Engine,
-        mailbox: str,
-        uid: str,
-        op: str,
-        payload: dict,
-        entries: list[JournalEntry],
-    ) -> None:
-        self.engine, self.mailbox, self.uid, self.op = engine, mailbox, uid, op
-        self.payload = payload
-        self.entries = {e.step: e for e in entries}
-        self.first = not entries
-
-    def marker(self, step: str) -> str | None:
-        entry = self.entries.get(step)
-        return entry.marker if entry is not None else None
-
-    def step(
-        self,
-        name: str,
-        target: str,
-        action: Callable[[], object],
-        *,
-        marker: str | None = None,
-        check: Callable[[JournalEntry], object] | None = None,
-    ) -> str:
-        """Run `action` once, journaled; returns the step's marker (e.g. a draft URL).
-
-        A step found done in the journal is skipped. A step found started (the process died or
-        the request failed mid-way) is first `check`ed against the server: a truthy answer means
-        it took effect (a string answer is its marker); without a check the step is idempotent
-        and simply repeated.
-        """
-        state = self.engine.state
-        entry = self.entries.get(name)
-        if entry is not None and entry.done:
-            return entry.marker or ""
-        if entry is not None and check is not None:
-            found = check(entry)
-            if found:
-                result = found if isinstance(found, str) else entry.marker
-                state.journal_done(entry.id, result)
-                return result or ""
-        if entry is not None:
-            entry_id = entry.id
-        else:
-            entry_id = state.journal_start(
-                self.mailbox,
-                self.uid,
-                self.op,  # type: ignore[arg-type]
-                name,
-                target_url=target,
-                marker=marker,
-                payload=self.payload if self.first else None,
-            )
-            self.first = False
-        self.engine.hook(self.uid, name, "before")
-        outcome = action()
-        # "sent": the request took effect but the journal does not know yet (the worst moment
-        # for a crash, which the crash tests exercise).
-        self.engine.hook(self.uid, name, "sent")
-        result = outcome if isinstance(outcome, str) else marker
-        state.journal_done(entry_id, result)
-        self.engine.hook(self.uid, name, "after")
-        return result or ""
 
 
 def _payload(meeting: Meeting, kind: str, sequence: int, send: bool) -> dict:

@@ -1,0 +1,96 @@
+"""One journaled Exchange operation: every side effect is written down before and after.
+
+Rule kept here (design §4): `step()` journals a side effect as started, performs it, and marks it
+done. Replaying an operation after a crash skips the steps found done, and a step found started
+but not done is first checked against the server (its marker read back) and only repeated when
+the check says it did not happen; steps without a check must be idempotent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bridge.state import JournalEntry, State
+
+__all__ = ["JournaledRun", "StepHook"]
+
+# Test seam: called as hook(uid, step, moment) with moment "before" (journaled, not sent),
+# "sent" (done on the server, not yet journaled) and "after" (journaled as done).
+StepHook = Callable[[str, str, str], None]
+
+
+class JournaledRun:
+    """One journaled operation on one item: each step is journaled before and after."""
+
+    def __init__(
+        self,
+        state: State,
+        mailbox: str,
+        uid: str,
+        op: str,
+        payload: dict,
+        entries: list[JournalEntry],
+        hook: StepHook | None = None,
+    ) -> None:
+        self.state, self.mailbox, self.uid, self.op = state, mailbox, uid, op
+        self.hook = hook
+        self.payload = payload
+        self.entries = {e.step: e for e in entries}
+        self.first = not entries
+
+    def marker(self, step: str) -> str | None:
+        entry = self.entries.get(step)
+        return entry.marker if entry is not None else None
+
+    def step(
+        self,
+        name: str,
+        target: str,
+        action: Callable[[], object],
+        *,
+        marker: str | None = None,
+        check: Callable[[JournalEntry], object] | None = None,
+    ) -> str:
+        """Run `action` once, journaled; returns the step's marker (e.g. a draft URL).
+
+        A step found done in the journal is skipped. A step found started (the process died or
+        the request failed mid-way) is first `check`ed against the server: a truthy answer means
+        it took effect (a string answer is its marker); without a check the step is idempotent
+        and simply repeated.
+        """
+        state = self.state
+        entry = self.entries.get(name)
+        if entry is not None and entry.done:
+            return entry.marker or ""
+        if entry is not None and check is not None:
+            found = check(entry)
+            if found:
+                result = found if isinstance(found, str) else entry.marker
+                state.journal_done(entry.id, result)
+                return result or ""
+        if entry is not None:
+            entry_id = entry.id
+        else:
+            entry_id = state.journal_start(
+                self.mailbox,
+                self.uid,
+                self.op,  # type: ignore[arg-type]
+                name,
+                target_url=target,
+                marker=marker,
+                payload=self.payload if self.first else None,
+            )
+            self.first = False
+        self._hook(name, "before")
+        outcome = action()
+        # "sent": the request took effect but the journal does not know yet (the worst moment
+        # for a crash, which the crash tests exercise).
+        self._hook(name, "sent")
+        result = outcome if isinstance(outcome, str) else marker
+        state.journal_done(entry_id, result)
+        self._hook(name, "after")
+        return result or ""
+
+    def _hook(self, step: str, moment: str) -> None:
+        if self.hook is not None:
+            self.hook(self.uid, step, moment)
