@@ -12,6 +12,14 @@ Rules kept here:
   `_xHHHH_` escape of each offending character (`_x0030_x8503`), and decoded the same way on
   input. Exchange itself emits `<d:0x8503>`, which is malformed XML; we keep the document
   well-formed instead (documented deviation).
+- On input Exchange also takes such names raw: DavMail's task PROPPATCH sends
+  `<g:0x00008105 f:dt="dateTime.tz">` (davmail-client §2.2, §2.5; seen on the wire from DavMail
+  6.0.1). A body that is malformed only because a tag name starts with a digit is read as if the
+  digit had been written `_x003N_`; anything else malformed stays 400.
+- Namespace URIs may contain `}`: the MAPI named-property sets are
+  `http://schemas.microsoft.com/mapi/id/{GUID}/` (reference §2, DavMail's task PROPPATCH).
+  Expat (>= 2.4.5) refuses a namespace URI holding ElementTree's separator `}`, so while parsing
+  a `}` inside an `xmlns` value stands in as U+E000; `prop_name` turns it back.
 - Characters XML 1.0 cannot carry in text are replaced by U+FFFD.
 """
 
@@ -57,12 +65,34 @@ class XmlError(ValueError):
     """The request body is not XML we accept (malformed, DTD/entities, wrong shape) → 400."""
 
 
+# A start or end tag whose (optionally prefixed) local name starts with a digit: `<g:0x8105`.
+_DIGIT_TAG = re.compile(rb"(</?)((?:[A-Za-z_][A-Za-z0-9_.\-]*:)?)([0-9])")
+_NS_BRACE = "\ue000"  # stands for "}" inside namespace URIs while expat parses
+_XMLNS_VALUE = re.compile(rb"""(\sxmlns(?::[^\s=/>]+)?\s*=\s*)("[^"<]*"|'[^'<]*')""")
+
+
+def _protect_braces(body: bytes) -> bytes:
+    if b"}" not in body:
+        return body
+    brace = _NS_BRACE.encode("utf-8")
+    return _XMLNS_VALUE.sub(lambda m: m.group(1) + m.group(2).replace(b"}", brace), body)
+
+
 def parse_xml(body: bytes) -> ET.Element:
     if not body.strip():
         raise XmlError("empty XML body")
+    body = _protect_braces(body)
     try:
         return DefusedET.fromstring(body, forbid_dtd=True)
-    except (defusedxml.DefusedXmlException, ET.ParseError, ValueError) as error:
+    except ET.ParseError as error:
+        patched, count = _DIGIT_TAG.subn(rb"\1\2_x003\3_", body)
+        if count:
+            try:
+                return DefusedET.fromstring(patched, forbid_dtd=True)
+            except (defusedxml.DefusedXmlException, ET.ParseError, ValueError):
+                pass
+        raise XmlError(f"{type(error).__name__}: not acceptable XML") from error
+    except (defusedxml.DefusedXmlException, ValueError) as error:
         raise XmlError(f"{type(error).__name__}: not acceptable XML") from error
 
 
@@ -83,7 +113,8 @@ def prop_name(tag: str) -> str:
         namespace, _, name = tag[1:].partition("}")
     else:
         namespace, name = "", tag
-    return namespace + _ESCAPED.sub(lambda m: chr(int(m.group(1), 16)), name)
+    name = _ESCAPED.sub(lambda m: chr(int(m.group(1), 16)), name)
+    return namespace.replace(_NS_BRACE, "}") + name
 
 
 def split_name(name: str) -> tuple[str, str]:

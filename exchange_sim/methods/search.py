@@ -9,7 +9,12 @@ Rules kept here:
   encoded path, or an absolute URL on this server; a relative one is taken inside the request URL.
   A scope the user may not open is 403; a missing one 404.
 - Rows are filtered by `sql.matches` over stored + computed properties, sorted by ORDER BY, then
-  cut by `Range: rows=` (`Content-Range: rows a-b; total=N`; 416 when no row exists).
+  cut by `Range: rows=` (`Content-Range: rows a-b; total=N`; 416 when the rows asked for are past
+  the end of a non-empty result). An EMPTY result is 207 with no rows and
+  `Content-Range: rows 0-0; total=0` (inferred): Evolution, which always sends `Range`, handles a
+  207 whose total is 0 (reference [E-CTX] `search_fetch`), and DavMail's `Range: rows=0-0` look-up
+  of an item by `x10f3001f` (davmail-client §2.2, §4.4) can only read a 207 `text/xml` answer —
+  a 416 there turns every GET of a missing event into a 503.
 - The answer is 207 with `Content-Type: text/xml` exactly and `Accept-Ranges: rows`; each row has
   one `200` propstat holding the selected properties that have a value (a missing value is SQL
   NULL and is left out; DavMail reads only the 200 propstat). A `"p" AS alias` column is
@@ -80,10 +85,16 @@ def handle(request: Request, store: Store) -> Response:
             rows.append((item, props))
     rows = sql.sort_rows(rows, query.order_by, lambda row, name: row[1].get(name))
     headers = [("Accept-Ranges", "rows")]
-    span = sql.parse_range(request.header("Range"), len(rows))
-    if span is not None:
-        headers.append(("Content-Range", sql.content_range(span[0], span[1], len(rows))))
-        rows = rows[span[0]: span[1] + 1]
+    try:
+        span = sql.parse_range(request.header("Range"), len(rows))
+    except sql.RangeNotSatisfiable:
+        if rows:
+            raise
+        headers.append(("Content-Range", "rows 0-0; total=0"))
+    else:
+        if span is not None:
+            headers.append(("Content-Range", sql.content_range(span[0], span[1], len(rows))))
+            rows = rows[span[0]: span[1] + 1]
     aliases = dict(query.aliases)
     answer = MultiStatus(request.base_url)
     for item, props in rows:
