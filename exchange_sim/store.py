@@ -18,13 +18,14 @@ import re
 import secrets
 import sqlite3
 import threading
-import tomllib
 import uuid as uuid_mod
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from exchange_sim.mailboxes import Mailbox, demo_mailboxes, load_mailboxes
 
 __all__ = [
     "FOLDER_CLASSES",
@@ -124,23 +125,6 @@ class PathRef(str):
 
 
 @dataclass(frozen=True)
-class Mailbox:
-    alias: str
-    email: str
-    display_name: str
-    password: str = field(repr=False)
-    kind: str = "person"  # person | room | service
-    auto_tentative: bool = False  # Outlook places a tentative copy of each request on arrival
-    access: tuple[str, ...] = ()  # aliases this account may open besides its own; "*" = all
-    language: str = "en"
-
-    def may_open(self, alias: str) -> bool:
-        return alias.lower() == self.alias.lower() or "*" in self.access or (
-            alias.lower() in (a.lower() for a in self.access)
-        )
-
-
-@dataclass(frozen=True)
 class Item:
     path: str
     is_folder: bool
@@ -159,61 +143,6 @@ class Item:
     @property
     def parent(self) -> str:
         return self.path.rsplit("/", 1)[0]
-
-
-def demo_mailboxes() -> list[Mailbox]:
-    """The embedded default: four people, two rooms and the bridge's service account."""
-    people = [
-        Mailbox(alias, f"{alias}@example.com", f"{alias.title()} Example", "demo")
-        for alias in ("alice", "bob", "carol", "dave")
-    ]
-    rooms = [
-        Mailbox(alias, f"{alias}@example.com", f"Room {alias[5:]}", "demo", kind="room")
-        for alias in ("room-101", "room-102")
-    ]
-    service = Mailbox(
-        "svc-calbridge",
-        "svc-calbridge@example.com",
-        "calbridge service",
-        "demo",
-        kind="service",
-        access=("*",),
-    )
-    return [*people, *rooms, service]
-
-
-def load_mailboxes(path: str | Path) -> list[Mailbox]:
-    """Read a TOML file with `[[mailbox]]` tables (alias, email, name, password, kind, ...)."""
-    with open(path, "rb") as handle:
-        data = tomllib.load(handle)
-    entries = data.get("mailbox")
-    if not isinstance(entries, list) or not entries:
-        raise ValueError(f"{path}: expected at least one [[mailbox]] table")
-    result = []
-    for index, entry in enumerate(entries):
-        try:
-            alias = str(entry["alias"]).strip().lower()
-            email = str(entry.get("email") or f"{alias}@example.com").lower()
-            kind = str(entry.get("kind", "person"))
-            if kind not in ("person", "room", "service"):
-                raise ValueError(f"kind must be person, room or service, not {kind!r}")
-            if not alias or "/" in alias or alias in (".", ".."):
-                raise ValueError(f"invalid alias {alias!r}")
-            result.append(
-                Mailbox(
-                    alias=alias,
-                    email=email,
-                    display_name=str(entry.get("name", alias)),
-                    password=str(entry["password"]),
-                    kind=kind,
-                    auto_tentative=bool(entry.get("auto_tentative", False)),
-                    access=tuple(str(a).lower() for a in entry.get("access", ())),
-                    language=str(entry.get("language", "en")),
-                )
-            )
-        except (KeyError, TypeError, ValueError) as error:
-            raise ValueError(f"{path}: mailbox #{index + 1}: {error}") from error
-    return result
 
 
 # -- typed values <-> JSON -------------------------------------------------------------------
