@@ -27,8 +27,8 @@ logger = logging.getLogger(__name__)
 class CalendarEvent:
     collection: str  # e.g. "alice/calendar"
     href: str
-    etag: str
-    text: str
+    etag: str | None
+    text: str | None  # None: the file exists but Radicale cannot read it (damaged, too big)
 
 
 @dataclass(frozen=True)
@@ -69,12 +69,7 @@ class CalendarStore:
                     or collection.tag != "VCALENDAR"
                 ):
                     continue
-                for item in collection.get_all():
-                    if item.href is None:
-                        continue
-                    result.append(
-                        CalendarEvent(collection.path, item.href, item.etag, item.serialize())
-                    )
+                result.extend(_read_items(collection))
         return result
 
     def ensure_calendar(self, user: str, name: str = "calendar") -> str:
@@ -119,6 +114,33 @@ class CalendarStore:
                 collection.upload(href, new_item)
                 outcomes.append(ImportOutcome(uid, "updated" if old is not None else "imported"))
         return outcomes
+
+
+def _read_items(collection: radicale_storage.BaseCollection) -> list[CalendarEvent]:
+    """Every file of a collection, readable or not.
+
+    Radicale's `get_all()` silently leaves out a file it cannot read (`skip_broken_item`), which
+    would look like a deleted event and cancel a meeting; so the file names are listed first
+    and a file without an item is reported as unreadable instead.
+    """
+    list_files = getattr(collection, "_list", None)  # multifilesystem and its subclasses
+    if list_files is None:
+        return [
+            CalendarEvent(collection.path, i.href, i.etag, i.serialize())
+            for i in collection.get_all()
+            if i.href is not None
+        ]
+    hrefs = list(list_files())
+    found = {href: item for href, item in collection.get_multi(hrefs)}
+    events = []
+    for href in hrefs:
+        item = found.get(href)
+        if item is None:
+            logger.warning("cannot read %s/%s: kept as it was on Exchange", collection.path, href)
+            events.append(CalendarEvent(collection.path, href, None, None))
+        else:
+            events.append(CalendarEvent(collection.path, href, item.etag, item.serialize()))
+    return events
 
 
 def _href_for(uid: str, existing: dict[str, radicale_item.Item]) -> str:

@@ -228,8 +228,25 @@ class Engine:
             for r in rows
             if r.status == "synced" and r.snapshot is not None and r.radicale_etag
         }
+        located = {(r.collection, r.href): r.uid for r in rows if r.href}
         snapshots: list[plan.Snapshot] = []
         for event in self.calendars.events(user.name):
+            if event.text is None:
+                # Damaged file: never a deletion. Tie it to the event it held, if we know it.
+                uid = located.get(
+                    (event.collection, event.href), f"(unreadable: {event.collection}/{event.href})"
+                )
+                snapshots.append(
+                    plan.Snapshot(
+                        uid,
+                        None,
+                        event.href,
+                        None,
+                        error="the calendar file cannot be read (damaged or too large)",
+                        collection=event.collection,
+                    )
+                )
+                continue
             row = known.get((event.collection, event.href))
             if row is not None and row.radicale_etag == event.etag:
                 snapshots.append(

@@ -8,12 +8,6 @@ from tests.e2e import ics
 from tests.e2e.conftest import CANCELED, Bridge
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an unreadable calendar file is silently left out by Radicale's get_all(); the "
-    "planner sees the synced meeting as gone and cancels it (design: an unreadable file is "
-    "'never a deletion')",
-)
 def test_corrupted_file_of_a_synced_meeting_is_not_a_cancellation(bridge: Bridge) -> None:
     calendar = bridge.calendar("alice")
     calendar.save_event(ics.meeting())
