@@ -18,6 +18,8 @@ from radicale import item as radicale_item
 from radicale import pathutils
 from radicale import storage as radicale_storage
 
+import radicale_plugin
+
 __all__ = ["CalendarEvent", "CalendarStore", "ImportOutcome"]
 
 logger = logging.getLogger(__name__)
@@ -92,7 +94,7 @@ class CalendarStore:
         """
         path = self.ensure_calendar(user, calendar)
         outcomes: list[ImportOutcome] = []
-        with self._storage.acquire_lock("w", user):
+        with self._storage.acquire_lock("w", user), radicale_plugin.bulk_upload():
             (collection,) = self._storage.discover(f"/{path}/", depth="0")
             assert isinstance(collection, radicale_storage.BaseCollection)
             by_uid = {i.uid: i for i in collection.get_all() if i.href is not None}

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bridge import ical, plan
 from bridge.calendars import CalendarStore
@@ -40,6 +40,18 @@ __all__ = ["Engine", "MailboxReport", "ReportLine"]
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+
+REQUEST = "IPM.Schedule.Meeting.Request"
+CANCELED = "IPM.Schedule.Meeting.Canceled"
+# The fields an attendee sees in the request; an adopted meeting is re-sent only if they differ.
+def _visible(meeting: Meeting) -> tuple[object, ...]:
+    return (
+        meeting.start_utc(),
+        meeting.end_utc(),
+        meeting.summary,
+        meeting.location,
+        sorted(a.email for a in meeting.invitees()),
+    )
 
 
 @dataclass(frozen=True)
@@ -85,6 +97,9 @@ class Engine:
         # Test seam (bridge.journal.StepHook) around every side effect.
         self._step_hook = step_hook
         self._zone = zoneinfo.ZoneInfo(config.timezone)
+        # A request that timed out may still be carried out by the server afterwards: its
+        # outcome is read back only once it cannot be in flight any more.
+        self._settle = timedelta(seconds=max(60.0, 2 * config.timeout))
         self._mailboxes: dict[str, Mailbox] = {}
         self._mailboxes_lock = threading.Lock()
         self._user_locks = {u.name: threading.Lock() for u in config.users}
@@ -274,10 +289,11 @@ class Engine:
         self, mailbox: str, snapshots: list[plan.Snapshot], actions: list[plan.Action]
     ) -> None:
         touched = {a.uid for a in actions if not isinstance(a, plan.Hold)}
+        rows = {r.uid: r for r in self.state.items(mailbox)}
         for snap in snapshots:
             if snap.meeting is None or snap.uid in touched or snap.skipped or snap.error:
                 continue
-            row = self.state.get_item(mailbox, snap.uid)
+            row = rows.get(snap.uid)
             if row is not None and row.status == "synced" and row.radicale_etag != snap.etag:
                 self.state.note_seen(
                     mailbox,
@@ -317,6 +333,8 @@ class Engine:
         elif isinstance(action, plan.Update):
             payload = _payload(action.meeting, action.kind, action.sequence, action.send_update)
             payload["previous"] = encode_meeting(action.previous) if action.previous else None
+            row = self.state.get_item(mailbox_name, action.uid)
+            payload["sent_sequence"] = row.sent_sequence if row is not None else None
             self._update(user, payload, [], where)
         elif isinstance(action, plan.Cancel):
             payload = {
@@ -333,28 +351,39 @@ class Engine:
     ) -> None:
         meeting = replace(decode_meeting(payload["meeting"]), sequence=payload["sequence"])
         mailbox = self.mailbox_for(user)
-        run = JournaledRun(
-            self.state, user.mailbox, meeting.uid, "create", payload, entries, self._step_hook
-        )
+        run = self._run(user, meeting.uid, "create", payload, entries)
         url = mailbox.appointment_url(meeting.uid)
-        run.step(
-            "appointment_written", url, lambda: mailbox.write_appointment(meeting, create=True)
-        )
-        if payload["send"]:
+        fresh = not entries
+
+        def write() -> str:
+            if mailbox.create_appointment(meeting):
+                return "created"
+            if fresh:
+                # There is no journal, yet Exchange has it: the state was lost or restored from
+                # a backup. The attendees already hold this meeting; adopt it, never re-invite.
+                return "adopted"
+            mailbox.write_appointment(meeting, create=False)  # our crashed attempt made it
+            return "created"
+
+        sequence = meeting.sequence
+        if run.step("appointment_written", url, write) == "adopted":
+            existing = mailbox.read_meeting(url)
+            run.step("adopted", url, lambda: mailbox.write_appointment(meeting, create=False))
+            if payload["send"] and (existing is None or _visible(existing) != _visible(meeting)):
+                known = existing.sequence if existing is not None else None
+                sequence = self._send_update(run, mailbox, meeting, url, known)
+            elif existing is not None:
+                sequence = max(sequence, existing.sequence)
+        elif payload["send"]:
             draft = mailbox.draft_url(meeting.uid, "request", meeting.sequence)
             run.step("draft_written", draft, lambda: mailbox.write_draft(meeting, draft))
-            run.step(
-                "draft_sent",
-                draft,
-                lambda: mailbox.send_draft(draft),
-                check=lambda _entry: not mailbox.exists(draft),
-            )
+            self._send_draft(run, mailbox, "draft_sent", draft, meeting, REQUEST)
         self.state.mark_synced(
             user.mailbox,
             meeting.uid,
             meeting=meeting,
             kind=payload["kind"],
-            sequence=meeting.sequence,
+            sequence=sequence,
             exchange_url=url,
             **where,
         )
@@ -365,9 +394,7 @@ class Engine:
     ) -> None:
         meeting = replace(decode_meeting(payload["meeting"]), sequence=payload["sequence"])
         mailbox = self.mailbox_for(user)
-        run = JournaledRun(
-            self.state, user.mailbox, meeting.uid, "update", payload, entries, self._step_hook
-        )
+        run = self._run(user, meeting.uid, "update", payload, entries)
         url = mailbox.appointment_url(meeting.uid)
 
         def write() -> None:
@@ -380,17 +407,7 @@ class Engine:
         run.step("update_written", url, write)
         sequence = meeting.sequence
         if payload["send"]:
-            expected = run.marker("update_sent")
-            if expected is None:
-                expected = str((mailbox.sequence_of(url) or 0) + 1)
-            run.step(
-                "update_sent",
-                url,
-                lambda: mailbox.post_sendappt(meeting, url),
-                marker=expected,
-                check=lambda entry: (mailbox.sequence_of(url) or 0) >= int(entry.marker or 0),
-            )
-            sequence = max(sequence, int(expected))
+            sequence = self._send_update(run, mailbox, meeting, url, payload.get("sent_sequence"))
             self._uninvite(run, mailbox, meeting, payload, sequence)
         self.state.mark_synced(
             user.mailbox,
@@ -402,6 +419,69 @@ class Engine:
             **where,
         )
         self.state.clear_journal(user.mailbox, meeting.uid)
+
+    @staticmethod
+    def _send_update(
+        run: JournaledRun, mailbox: Mailbox, meeting: Meeting, url: str, known: int | None
+    ) -> int:
+        """OWA sendappt, journaled; the marker is the sequence the server will then report.
+
+        `known` is the appointment's sequence as last recorded (the server bumps it by one on
+        every sendappt); only without it is it read from the server (one PROPFIND more).
+        """
+        expected = run.marker("update_sent")
+        if expected is None:
+            current = known if known is not None else mailbox.sequence_of(url) or 0
+            expected = str(current + 1)
+
+        def send() -> None:
+            try:
+                mailbox.post_sendappt(meeting, url)
+            except errors.NotFound:
+                # Deleted on Exchange after its update was written: write it again and send.
+                mailbox.write_appointment(meeting, create=True)
+                mailbox.post_sendappt(meeting, url)
+
+        run.step(
+            "update_sent",
+            url,
+            send,
+            marker=expected,
+            check=lambda entry: (mailbox.sequence_of(url) or 0) >= int(entry.marker or 0),
+        )
+        # What the attendees now hold is the server's sequence (sendappt writes it).
+        return int(expected)
+
+    @staticmethod
+    def _send_draft(
+        run: JournaledRun,
+        mailbox: Mailbox,
+        step: str,
+        draft: str,
+        message: Meeting,
+        message_class: str,
+        kind: str = "request",
+    ) -> None:
+        """MOVE a deterministic draft to the submission URI, journaled.
+
+        Proof of sending is a copy in Sent Items, not the draft's absence (the user may have
+        deleted a draft that waited for a retry); a missing, unsent draft is written again.
+        """
+
+        def send() -> None:
+            try:
+                mailbox.send_draft(draft)
+            except errors.NotFound:
+                mailbox.write_draft(message, draft, kind=kind)
+                mailbox.send_draft(draft)
+
+        run.step(
+            step,
+            draft,
+            send,
+            check=lambda _entry: not mailbox.exists(draft)
+            and mailbox.was_sent(message.uid, message_class, message.sequence),
+        )
 
     @staticmethod
     def _uninvite(
@@ -421,21 +501,14 @@ class Engine:
         run.step(
             "uninvite_written", draft, lambda: mailbox.write_draft(farewell, draft, kind="cancel")
         )
-        run.step(
-            "uninvite_sent",
-            draft,
-            lambda: mailbox.send_draft(draft),
-            check=lambda _entry: not mailbox.exists(draft),
-        )
+        Engine._send_draft(run, mailbox, "uninvite_sent", draft, farewell, CANCELED, "cancel")
 
     def _cancel(
         self, user: UserConfig, uid: str, payload: dict, entries: list[JournalEntry]
     ) -> None:
         mailbox = self.mailbox_for(user)
         op = "cancel" if payload["send"] else "delete"
-        run = JournaledRun(
-            self.state, user.mailbox, uid, op, payload, entries, self._step_hook
-        )
+        run = self._run(user, uid, op, payload, entries)
         url = mailbox.appointment_url(uid)
         if payload["send"]:
             previous = decode_meeting(payload["previous"]) if payload["previous"] else None
@@ -454,22 +527,49 @@ class Engine:
                     return own
 
             def adopt_draft(_entry: JournalEntry) -> str | bool:
+                # The interrupted getcancel made the newest draft; older ones are strays of
+                # earlier attempts (old sequence, maybe old attendees): deleted, never sent.
                 found = mailbox.find_cancel_drafts(uid)
-                for stray in found[1:]:
-                    mailbox.delete(stray)  # a second draft is never sent
-                return found[0] if found else False
+                for stray in found[:-1]:
+                    mailbox.delete(stray)
+                return found[-1] if found else False
 
             draft = run.step("cancel_draft", url, make_draft, check=adopt_draft)
+
+            def send() -> None:
+                try:
+                    mailbox.send_draft(draft)
+                except errors.NotFound:  # the user deleted the waiting draft: make another
+                    replacement = make_draft()
+                    if replacement:
+                        mailbox.send_draft(replacement)
+
             if draft:
                 run.step(
                     "cancel_sent",
                     draft,
-                    lambda: mailbox.send_draft(draft),
-                    check=lambda _entry: not mailbox.exists(draft),
+                    send,
+                    check=lambda _entry: not mailbox.exists(draft)
+                    and mailbox.was_sent(uid, CANCELED, 0),
                 )
         run.step("appointment_deleted", url, lambda: mailbox.delete(url))
         self.state.mark_cancelled(user.mailbox, uid, sequence=payload.get("sequence"))
         self.state.clear_journal(user.mailbox, uid)
+
+    def _run(
+        self, user: UserConfig, uid: str, op: str, payload: dict, entries: list[JournalEntry]
+    ) -> JournaledRun:
+        return JournaledRun(
+            self.state,
+            user.mailbox,
+            uid,
+            op,
+            payload,
+            entries,
+            self._step_hook,
+            clock=self._clock,
+            settle=self._settle,
+        )
 
     # -- recovery ----------------------------------------------------------------------------
 

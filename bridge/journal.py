@@ -9,10 +9,15 @@ the check says it did not happen; steps without a check must be idempotent.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from bridge.state import JournalEntry, State
 
-__all__ = ["JournaledRun", "StepHook"]
+__all__ = ["JournaledRun", "OutcomeUnknown", "StepHook"]
+
+class OutcomeUnknown(Exception):
+    """A step was started but its outcome cannot be read back yet (it may be in flight)."""
+
 
 # Test seam: called as hook(uid, step, moment) with moment "before" (journaled, not sent),
 # "sent" (done on the server, not yet journaled) and "after" (journaled as done).
@@ -31,9 +36,14 @@ class JournaledRun:
         payload: dict,
         entries: list[JournalEntry],
         hook: StepHook | None = None,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        settle: timedelta = timedelta(0),
     ) -> None:
         self.state, self.mailbox, self.uid, self.op = state, mailbox, uid, op
         self.hook = hook
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.settle = settle
         self.payload = payload
         self.entries = {e.step: e for e in entries}
         self.first = not entries
@@ -63,6 +73,11 @@ class JournaledRun:
         if entry is not None and entry.done:
             return entry.marker or ""
         if entry is not None and check is not None:
+            if self.clock() - entry.created_at < self.settle:
+                raise OutcomeUnknown(
+                    f"{name} of {self.uid} may still be in progress on the server; "
+                    f"its outcome is checked after {self.settle}"
+                )
             found = check(entry)
             if found:
                 result = found if isinstance(found, str) else entry.marker

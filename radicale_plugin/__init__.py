@@ -70,6 +70,7 @@ __all__ = [
     "Collection",
     "Storage",
     "bridge_write",
+    "bulk_upload",
     "changes_db_path",
     "set_wakeup",
 ]
@@ -120,6 +121,25 @@ def bridge_write() -> Iterator[None]:
         yield
     finally:
         _bridge_local.depth -= 1
+
+
+_bulk_local = threading.local()
+
+
+@contextmanager
+def bulk_upload() -> Iterator[None]:
+    """Many `Collection.upload` calls in a row (an .ics import, under one storage lock):
+    Radicale's history clean-up runs once per collection when the block ends, not per item."""
+    if getattr(_bulk_local, "pending", None) is not None:
+        yield  # nested: the outer block cleans up
+        return
+    _bulk_local.pending = {}
+    try:
+        yield
+    finally:
+        pending, _bulk_local.pending = _bulk_local.pending, None
+        for collection in pending.values():
+            multifilesystem.Collection._clean_history(collection)
 
 
 def _in_bridge_write() -> bool:
@@ -213,6 +233,15 @@ class Collection(multifilesystem.Collection):
     def _note(self, build: Callable[[], list[Change]]) -> None:
         if isinstance(self._storage, Storage):
             self._storage._note(build)
+
+    def _clean_history(self) -> None:
+        # Radicale scans the whole history cache after every upload (O(n) per item, so a bulk
+        # import is O(n²)); inside `bulk_upload()` the scan runs once per collection, at the end.
+        pending = getattr(_bulk_local, "pending", None)
+        if pending is not None:
+            pending[self.path] = self
+            return
+        super()._clean_history()
 
 
 class Storage(multifilesystem.Storage):

@@ -196,9 +196,13 @@ class Mailbox:
         return props.meeting_from_props(found.props, href=found.href, zone=self.zone)
 
     def search(
-        self, folder_url: str, where: str, select: Iterable[str] = ("DAV:getetag", _UID, _CLASS)
+        self,
+        folder_url: str,
+        where: str,
+        select: Iterable[str] = ("DAV:getetag", _UID, _CLASS),
+        order_by: Sequence[str | tuple[str, str]] | None = None,
     ) -> list[webdav.Response]:
-        sql = webdav.build_sql(list(select), urlsplit(folder_url).path, where)
+        sql = webdav.build_sql(list(select), urlsplit(folder_url).path, where, order_by)
         response = self.session.request(
             "SEARCH", folder_url + "/", headers=_XML, body=webdav.build_search(sql)
         )
@@ -214,12 +218,24 @@ class Mailbox:
         return hits[0] if hits else None
 
     def find_cancel_drafts(self, uid: str) -> list[str]:
-        """URLs of cancellation drafts for `uid` still sitting in Drafts (oldest first)."""
+        """URLs of cancellation drafts for `uid` still sitting in Drafts, oldest first."""
         where = (
             f"{webdav.sql_identifier(_UID)} = {webdav.sql_string(uid)} AND "
             f"{webdav.sql_identifier(_CLASS)} = 'IPM.Schedule.Meeting.Canceled'"
         )
-        return [self._absolute(hit.href) for hit in self.search(self.folders.drafts, where)]
+        hits = self.search(self.folders.drafts, where, order_by=["DAV:creationdate"])
+        return [self._absolute(hit.href) for hit in hits]
+
+    def was_sent(self, uid: str, message_class: str, min_sequence: int) -> bool:
+        """Whether Sent Items holds a `message_class` message for `uid` at `min_sequence` or
+        later: the positive proof that a MOVE to the submission URI went out (a draft that is
+        merely gone from Drafts may have been deleted by the user)."""
+        where = (
+            f"{webdav.sql_identifier(_UID)} = {webdav.sql_string(uid)} AND "
+            f"{webdav.sql_identifier(_CLASS)} = {webdav.sql_string(message_class)} AND "
+            f"{webdav.sql_identifier(_SEQUENCE)} >= {int(min_sequence)}"
+        )
+        return bool(self.search(self.folders.sentitems, where))
 
     # -- steps (each one side effect) --------------------------------------------------------
 
@@ -242,6 +258,13 @@ class Mailbox:
             values.pop(_SEQUENCE, None)
         self._proppatch(url, values, {"If-Match": "*"}, remove=props.props_to_remove(values))
         return url
+
+    def create_appointment(self, meeting: Meeting) -> bool:
+        """PROPPATCH a new appointment with `If-None-Match: *`; False (nothing written) when
+        one already exists at the UID's URL."""
+        url = self.appointment_url(meeting.uid)
+        values = props.appointment_props(meeting, mailbox_address=self.address, zone=self.zone)
+        return self._proppatch(url, values, {"If-None-Match": "*"}, accept=(412,))
 
     def write_draft(self, meeting: Meeting, url: str, *, kind: str = "request") -> bool:
         """PROPPATCH a meeting message into Drafts; False when it already existed."""
@@ -268,17 +291,28 @@ class Mailbox:
         fields = owa.sendappt_fields(
             meeting, item_path=item_name, calendar_folder_name=self.folders.calendar_name
         )
-        self.session.request(
+        response = self.session.request(
             "POST",
             url,
             headers={"Content-Type": "application/x-www-UTF8-encoded"},
             body=owa.build_utf8_form(fields),
             idempotent=False,
         )
+        if response.status_code not in (301, 302, 303):
+            # OWA answers a command it carried out with a redirect to the item (reference
+            # §6.2); a 200 is its error page, and nothing was sent.
+            raise errors.ProtocolError(
+                "sendappt was not carried out (OWA answered a page, not a redirect)",
+                method="POST",
+                url=url,
+                status=response.status_code,
+                body=response.content,
+            )
 
     def get_cancel_draft(self, url: str) -> str:
         """OWA `?Cmd=getcancel`: the server pre-creates the cancellation draft; its URL."""
-        response = self.session.request("GET", url + "?Cmd=getcancel")
+        # Not idempotent although a GET: every call pre-creates a draft on the server.
+        response = self.session.request("GET", url + "?Cmd=getcancel", idempotent=False)
         location = response.headers.get("Location")
         if response.status_code not in (301, 302, 303) or not location:
             raise errors.ProtocolError(

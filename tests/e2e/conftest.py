@@ -8,6 +8,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import caldav
@@ -15,6 +16,7 @@ import pytest
 import requests
 
 from bridge.config import Config, load_config
+from bridge.engine import Engine
 from bridge.service import Service
 from exchange_sim.app import Simulator
 from tests.sim.davclient import items_in, login_fba
@@ -118,6 +120,19 @@ class Bridge:
     def sync(self, **kwargs: object) -> list:  # type: ignore[type-arg]
         assert self.service.engine is not None
         return self.service.engine.sync(**kwargs)  # type: ignore[arg-type]
+
+    def sync_later(self, hours: float = 2.0, passes: int = 2) -> None:
+        """Passes of a new engine whose clock is `hours` ahead: as after a restart a little
+        later, past the settle time of interrupted requests and past every back-off."""
+        engine = self.service.engine
+        assert engine is not None
+        later = datetime.now(UTC) + timedelta(hours=hours)
+        fresh = Engine(self.config, engine.state, engine.calendars, clock=lambda: later)
+        try:
+            for _ in range(passes):
+                fresh.sync()
+        finally:
+            fresh.close()
 
     @property
     def sim(self) -> Simulator:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.e2e import ics
 from tests.e2e.conftest import CANCELED, Bridge
 

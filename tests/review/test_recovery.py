@@ -10,12 +10,6 @@ from tests.e2e.conftest import REQUEST, Bridge
 from tests.e2e.test_exactly_once import MOVED, crashing_engine
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine._update: when update_written is journaled done, recovery goes straight to "
-    "sendappt; if the appointment was deleted on Exchange meanwhile, sendappt answers 404 on "
-    "every retry and the item stays failed forever (the normal path would re-create it)",
-)
 def test_update_resumed_after_appointment_deleted_on_exchange(bridge: Bridge) -> None:
     calendar = bridge.calendar("alice")
     event = calendar.save_event(ics.meeting())
@@ -29,16 +23,29 @@ def test_update_resumed_after_appointment_deleted_on_exchange(bridge: Bridge) ->
     assert bridge.exchange.session.request("DELETE", str(appointment["href"])).status_code < 300
     engine = bridge.service.engine
     assert engine is not None
-    fresh = Engine(bridge.config, engine.state, engine.calendars)
-    for _ in range(3):
-        fresh.sync()
-        engine.state.reset_retry("alice")  # `calbridge retry`
-    fresh.close()
+    bridge.sync_later(passes=3)
     row = engine.state.get_item("alice", "planning-1")
     assert row is not None and row.status == "synced", (row.status if row else None,
                                                          row.last_error if row else None)
     assert engine.state.open_journals("alice") == []
     assert len(bridge.exchange.inbox("bob", REQUEST)) == 2
+
+
+def test_state_restored_from_backup_does_not_reinvite(bridge: Bridge, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from bridge.state import State
+
+    calendar = bridge.calendar("alice")
+    calendar.save_event(ics.meeting())
+    bridge.sync()
+    assert len(bridge.exchange.inbox("bob", REQUEST)) == 1
+    engine = bridge.service.engine
+    assert engine is not None
+    # The state folder was not on a persistent volume / was restored from last night's backup.
+    restored = State.open(tmp_path / "restored.sqlite")
+    fresh = Engine(bridge.config, restored, engine.calendars)
+    fresh.sync()
+    fresh.close()
+    assert len(bridge.exchange.inbox("bob", REQUEST)) == 1
 
 
 @pytest.mark.xfail(
@@ -62,27 +69,3 @@ def test_create_failed_before_sending_then_event_deleted_sends_nothing(bridge: B
     assert bridge.exchange.inbox("bob") == [], [i.get("urn:schemas:httpmail:subject")
                                                  for i in bridge.exchange.inbox("bob")]
     assert bridge.exchange.calendar("alice") == []
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="Create treats a 412 on the appointment (it already exists on Exchange) as 'an "
-    "earlier attempt of mine' and sends the invitation again: a lost or restored-from-backup "
-    "state database re-invites every attendee of every meeting (design §4: '412 means it "
-    "exists — read its uid and continue')",
-)
-def test_state_restored_from_backup_does_not_reinvite(bridge: Bridge, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from bridge.state import State
-
-    calendar = bridge.calendar("alice")
-    calendar.save_event(ics.meeting())
-    bridge.sync()
-    assert len(bridge.exchange.inbox("bob", REQUEST)) == 1
-    engine = bridge.service.engine
-    assert engine is not None
-    # The state folder was not on a persistent volume / was restored from last night's backup.
-    restored = State.open(tmp_path / "restored.sqlite")
-    fresh = Engine(bridge.config, restored, engine.calendars)
-    fresh.sync()
-    fresh.close()
-    assert len(bridge.exchange.inbox("bob", REQUEST)) == 1
