@@ -43,6 +43,16 @@ Clock = Callable[[], datetime]
 
 REQUEST = "IPM.Schedule.Meeting.Request"
 CANCELED = "IPM.Schedule.Meeting.Canceled"
+def _as_organizer(meeting: Meeting, user: UserConfig, kind: str) -> Meeting:
+    """The meeting as this mailbox sends it: a meeting it organizes (including one whose
+    ORGANIZER line changed after it sent the invitations, see plan's sticky ownership) goes
+    out with the mailbox as organizer, which is what Exchange accepts from it."""
+    owners = {user.email, *user.delegates}
+    if kind == "meeting" and meeting.organizer not in owners:
+        return replace(meeting, organizer=user.email)
+    return meeting
+
+
 # The fields an attendee sees in the request; an adopted meeting is re-sent only if they differ.
 def _visible(meeting: Meeting) -> tuple[object, ...]:
     return (
@@ -350,34 +360,35 @@ class Engine:
         self, user: UserConfig, payload: dict, entries: list[JournalEntry], where: dict
     ) -> None:
         meeting = replace(decode_meeting(payload["meeting"]), sequence=payload["sequence"])
+        wire = _as_organizer(meeting, user, payload["kind"])
         mailbox = self.mailbox_for(user)
         run = self._run(user, meeting.uid, "create", payload, entries)
         url = mailbox.appointment_url(meeting.uid)
         fresh = not entries
 
         def write() -> str:
-            if mailbox.create_appointment(meeting):
+            if mailbox.create_appointment(wire):
                 return "created"
             if fresh:
                 # There is no journal, yet Exchange has it: the state was lost or restored from
                 # a backup. The attendees already hold this meeting; adopt it, never re-invite.
                 return "adopted"
-            mailbox.write_appointment(meeting, create=False)  # our crashed attempt made it
+            mailbox.write_appointment(wire, create=False)  # our crashed attempt made it
             return "created"
 
         sequence = meeting.sequence
         if run.step("appointment_written", url, write) == "adopted":
             existing = mailbox.read_meeting(url)
-            run.step("adopted", url, lambda: mailbox.write_appointment(meeting, create=False))
-            if payload["send"] and (existing is None or _visible(existing) != _visible(meeting)):
+            run.step("adopted", url, lambda: mailbox.write_appointment(wire, create=False))
+            if payload["send"] and (existing is None or _visible(existing) != _visible(wire)):
                 known = existing.sequence if existing is not None else None
-                sequence = self._send_update(run, mailbox, meeting, url, known)
+                sequence = self._send_update(run, mailbox, wire, url, known)
             elif existing is not None:
                 sequence = max(sequence, existing.sequence)
         elif payload["send"]:
             draft = mailbox.draft_url(meeting.uid, "request", meeting.sequence)
-            run.step("draft_written", draft, lambda: mailbox.write_draft(meeting, draft))
-            self._send_draft(run, mailbox, "draft_sent", draft, meeting, REQUEST)
+            run.step("draft_written", draft, lambda: mailbox.write_draft(wire, draft))
+            self._send_draft(run, mailbox, "draft_sent", draft, wire, REQUEST)
         self.state.mark_synced(
             user.mailbox,
             meeting.uid,
@@ -393,22 +404,23 @@ class Engine:
         self, user: UserConfig, payload: dict, entries: list[JournalEntry], where: dict
     ) -> None:
         meeting = replace(decode_meeting(payload["meeting"]), sequence=payload["sequence"])
+        wire = _as_organizer(meeting, user, payload["kind"])
         mailbox = self.mailbox_for(user)
         run = self._run(user, meeting.uid, "update", payload, entries)
         url = mailbox.appointment_url(meeting.uid)
 
         def write() -> None:
             try:
-                mailbox.write_appointment(meeting, create=False)
+                mailbox.write_appointment(wire, create=False)
             except (errors.PreconditionFailed, errors.NotFound):
                 # Someone deleted the appointment on Exchange: put it back.
-                mailbox.write_appointment(meeting, create=True)
+                mailbox.write_appointment(wire, create=True)
 
         run.step("update_written", url, write)
         sequence = meeting.sequence
         if payload["send"]:
-            sequence = self._send_update(run, mailbox, meeting, url, payload.get("sent_sequence"))
-            self._uninvite(run, mailbox, meeting, payload, sequence)
+            sequence = self._send_update(run, mailbox, wire, url, payload.get("sent_sequence"))
+            self._uninvite(run, mailbox, wire, payload, sequence)
         self.state.mark_synced(
             user.mailbox,
             meeting.uid,
@@ -522,7 +534,9 @@ class Engine:
                     # The appointment is gone from Exchange (deleted in OWA?): the attendees
                     # still hold the meeting, so build the cancellation ourselves.
                     own = mailbox.draft_url(uid, "cancel", payload["sequence"] or 0)
-                    cancelled = replace(previous, sequence=payload["sequence"] or 0)
+                    cancelled = replace(
+                        _as_organizer(previous, user, "meeting"), sequence=payload["sequence"] or 0
+                    )
                     mailbox.write_draft(cancelled, own, kind="cancel")
                     return own
 

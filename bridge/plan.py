@@ -60,6 +60,7 @@ __all__ = [
 ]
 
 _CANCELLED = "CANCELLED"
+_CALENDAR_MIN = 2  # a calendar with at least this many sent meetings must not vanish silently
 
 
 @dataclass(frozen=True)
@@ -339,6 +340,11 @@ def _plan_present(
 
     assert meeting is not None and content_hash is not None  # not gone, not error, not skipped
     kind = classify(meeting, owners)
+    if kind == "foreign" and row is not None and row.kind == "meeting" and row.sent_hash:
+        # Sticky ownership: this mailbox invited the attendees, so it keeps telling them about
+        # changes and the cancellation even if the ORGANIZER line now names someone else
+        # (e.g. the owner's alias); nobody else would.
+        kind = "meeting"
 
     if row is None:  # new event
         return Create(
@@ -409,9 +415,7 @@ def _removal(
         # Never sent (it was only ever skipped or rejected): nothing for attendees; the delete
         # clears any partial appointment (a 404 is success) and closes the row.
         return Delete(uid=row.uid, previous=previous, reason=f"{why} (never synced)")
-    owned_meeting = row.kind == "meeting" and (
-        previous is None or classify(previous, owners) == "meeting"
-    )
+    owned_meeting = row.kind == "meeting"  # sticky: see _plan_present
     if owned_meeting:
         sequence = max(
             previous.sequence if previous is not None else 0,
@@ -431,17 +435,41 @@ def _mass_cancel_guard(
     minimum: int,
 ) -> list[Action]:
     """vdirsyncer's `StorageEmpty`, for cancellations: too many sent meetings disappearing at
-    once looks like a lost calendar, not a decision. Explicit STATUS:CANCELLED never counts."""
+    once looks like a lost calendar, not a decision. Explicit STATUS:CANCELLED never counts.
+
+    Two rules (design §4): the mailbox loses more than `threshold` of its sent meetings (and
+    at least `minimum` were sent), or one calendar that held two or more of them is left with
+    none (a deleted or wiped calendar, however small a share of the mailbox it was).
+    """
     if allow or not cancels:
         return list(cancels)
     sent = [r for r in rows if r.kind == "meeting" and r.status != "cancelled" and r.sent_hash]
     lost = [r for r in sent if r.uid not in in_calendar]
-    if len(sent) < minimum or not (len(lost) == len(sent) or len(lost) > threshold * len(sent)):
+    reasons = []
+    if len(sent) >= minimum and (len(lost) == len(sent) or len(lost) > threshold * len(sent)):
+        reasons.append(
+            f"{len(lost)} of {len(sent)} synced meetings with invitees disappeared from the "
+            f"calendars at once (guard: more than {threshold:.0%} of at least {minimum})"
+        )
+    emptied = sorted(
+        {
+            r.collection
+            for r in lost
+            if r.collection is not None
+            and sum(1 for o in sent if o.collection == r.collection) >= _CALENDAR_MIN
+            and all(o.uid not in in_calendar for o in sent if o.collection == r.collection)
+        }
+    )
+    if emptied:
+        reasons.append(
+            f"calendar {', '.join(emptied)} lost all of its synced meetings with invitees"
+        )
+    if not reasons:
         return list(cancels)
     reason = (
-        f"{len(lost)} of {len(sent)} synced meetings with invitees disappeared from the calendar "
-        f"at once (guard: more than {threshold:.0%} of at least {minimum}); their cancellations "
-        "are held until confirmed with `calbridge sync --allow-mass-cancel`"
+        "; ".join(reasons)
+        + "; their cancellations are held until confirmed with "
+        "`calbridge sync --allow-mass-cancel`"
     )
     return [Hold(uids=tuple(sorted(c.uid for c in cancels)), reason=reason)]
 

@@ -84,6 +84,7 @@ class Service:
         self._stack = ExitStack()
         self._stopped = threading.Event()
         self._stop_requested = threading.Event()
+        self._dirty = threading.Event()
         self._scheduler: BackgroundScheduler | None = None
         self._radicale_thread: threading.Thread | None = None
         self._shutdown_socket: socket.socket | None = None
@@ -124,6 +125,7 @@ class Service:
 
     def wake(self) -> None:
         """Pull the next sync pass forward (called by the plugin under Radicale's lock)."""
+        self._dirty.set()  # a pass running right now runs once more (see _tick)
         scheduler = self._scheduler
         if scheduler is None or self._stopped.is_set():
             return
@@ -226,10 +228,16 @@ class Service:
 
     def _tick(self) -> None:
         assert self.engine is not None
-        try:
-            self.engine.sync()
-        except Exception:
-            logger.exception("sync pass failed")
+        while not self._stopped.is_set():
+            self._dirty.clear()
+            try:
+                self.engine.sync()
+            except Exception:
+                logger.exception("sync pass failed")
+            # A change saved during the pass: the scheduler skipped its wake-up (one instance
+            # at a time), so go again now rather than at the next interval.
+            if not self._dirty.is_set():
+                break
 
 
 def _wait_for_port(host: str, port: int, thread: threading.Thread, timeout: float = 15.0) -> None:

@@ -11,12 +11,6 @@ from tests.e2e.conftest import REQUEST, UID, Bridge
 from tests.e2e.test_exactly_once import MOVED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="service.wake() moves the job's next_run_time while a pass is running; APScheduler "
-    "(max_instances=1) skips that run and the change waits for the next interval tick "
-    "(sync.interval, 60 s by default; 1 h in these tests)",
-)
 def test_change_saved_during_a_running_pass_is_synced_soon(live_bridge: Bridge) -> None:
     calendar = live_bridge.calendar("alice")
     event = calendar.save_event(ics.meeting())

@@ -9,11 +9,6 @@ from tests.e2e import ics
 from tests.e2e.conftest import CANCELED, Bridge
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="plan._mass_cancel_guard counts per mailbox, not per calendar: a whole calendar "
-    "collection that disappears (3 of 7 meetings) is below the 50% share and is cancelled",
-)
 def test_deleting_a_whole_calendar_holds_its_cancellations(bridge: Bridge) -> None:
     work = bridge.calendar("alice", "calendar")
     project = bridge.calendar("alice", "project")

@@ -9,12 +9,6 @@ from tests.e2e import ics
 from tests.e2e.conftest import CANCELED, Bridge
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="plan: once an update re-classifies a sent meeting as 'foreign' (ORGANIZER edited to "
-    "another address, e.g. the user's alias), row.kind becomes 'foreign' and a later deletion "
-    "is a silent Delete: bob and carol keep a meeting alice's mailbox invited them to",
-)
 def test_meeting_that_became_foreign_still_gets_its_cancellation(bridge: Bridge) -> None:
     calendar = bridge.calendar("alice")
     event = calendar.save_event(ics.meeting())
