@@ -570,6 +570,25 @@ class Engine:
         self.state.mark_cancelled(user.mailbox, uid, sequence=payload.get("sequence"))
         self.state.clear_journal(user.mailbox, uid)
 
+    def _undo_unsent_create(
+        self, user: UserConfig, uid: str, payload: dict, entries: list[JournalEntry]
+    ) -> bool:
+        """An interrupted create that never reached its send step is undone (its appointment
+        and draft deleted, which tells nobody anything) and planned again from the calendar as
+        it is now: the event may be gone or changed meanwhile, and its attendees must get the
+        current version, or nothing. An adopted meeting (the attendees already hold it) and a
+        create whose send step started are finished instead."""
+        steps = {e.step: e for e in entries}
+        adopted = steps.get("appointment_written") and steps["appointment_written"].marker
+        if "draft_sent" in steps or adopted == "adopted" or "adopted" in steps:
+            return False
+        mailbox = self.mailbox_for(user)
+        if payload.get("send"):
+            mailbox.delete(mailbox.draft_url(uid, "request", payload.get("sequence") or 0))
+        mailbox.delete(mailbox.appointment_url(uid))
+        self.state.clear_journal(user.mailbox, uid)
+        return True
+
     def _run(
         self, user: UserConfig, uid: str, op: str, payload: dict, entries: list[JournalEntry]
     ) -> JournaledRun:
@@ -602,6 +621,9 @@ class Engine:
             op, payload = entries[0].op, entries[0].payload or {}
             where = {"collection": None, "href": None, "radicale_etag": None}
             try:
+                if op == "create" and self._undo_unsent_create(user, uid, payload, entries):
+                    report.add("resume", uid, "done: undid a create that had sent nothing")
+                    continue
                 if op == "create":
                     self._create(user, payload, entries, where)
                 elif op == "update":

@@ -163,3 +163,22 @@ def bridge(tmp_path: Path) -> Iterator[Bridge]:
 def live_bridge(tmp_path: Path) -> Iterator[Bridge]:
     """calbridge as `calbridge run` starts it: interval loop plus immediate wake-ups."""
     yield from _start(tmp_path / "state", autosync=True)
+
+
+@pytest.fixture
+def bridge_with(tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
+    """Factory: bridge_with(timeout=1.0, ...) -> a Bridge (sync loop off) with config changes."""
+    started: list[Service] = []
+
+    def start(**changes: object) -> Bridge:
+        service = Service(make_config(tmp_path / f"state{len(started)}", **changes), autosync=False)
+        service.start()
+        started.append(service)
+        admin = requests.Session()
+        assert service.sim_url is not None
+        login_fba(admin, service.sim_url, "svc-calbridge", "demo")
+        return Bridge(service, Exchange(service.sim_url, admin))
+
+    yield start
+    for service in started:
+        service.stop()

@@ -48,12 +48,6 @@ def test_state_restored_from_backup_does_not_reinvite(bridge: Bridge, tmp_path) 
     assert len(bridge.exchange.inbox("bob", REQUEST)) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine._recover always finishes an interrupted create from its journaled payload, "
-    "even when nothing was sent yet and the event is gone from the calendar: attendees get an "
-    "invitation and then a cancellation for a meeting the organizer deleted before it went out",
-)
 def test_create_failed_before_sending_then_event_deleted_sends_nothing(bridge: Bridge) -> None:
     calendar = bridge.calendar("alice")
     event = calendar.save_event(ics.meeting())

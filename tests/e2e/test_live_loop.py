@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from tests.e2e import ics
 from tests.e2e.conftest import REQUEST, UID, Bridge
 from tests.e2e.test_exactly_once import MOVED

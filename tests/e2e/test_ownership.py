@@ -3,8 +3,6 @@ else" must not turn into "never tell the people this mailbox already invited")."
 
 from __future__ import annotations
 
-import pytest
-
 from tests.e2e import ics
 from tests.e2e.conftest import CANCELED, Bridge
 

@@ -3,8 +3,6 @@ none (or loses more than a configured share at once), cancellations are held")."
 
 from __future__ import annotations
 
-import pytest
-
 from tests.e2e import ics
 from tests.e2e.conftest import CANCELED, Bridge
 
