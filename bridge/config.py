@@ -14,11 +14,13 @@ import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 __all__ = ["Config", "ConfigError", "Secret", "UserConfig", "load_config"]
 
 DEMO_USERS = ("alice", "bob", "carol", "dave")
 AUTH_MODES = ("fba", "basic", "ntlm")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 class ConfigError(ValueError):
@@ -139,6 +141,13 @@ def load_config(
     if isinstance(verify_raw, str) and not (base / verify_raw).exists():
         raise ConfigError("exchange.verify", f"CA bundle not found: {verify_raw}")
     insecure = reader.boolean("exchange.insecure", False)
+    host = urlsplit(exchange_url).hostname if exchange_url != "embedded" else None
+    if exchange_url.startswith("http://") and host not in LOOPBACK and not insecure:
+        raise ConfigError(
+            "exchange.url",
+            "http:// would send the Exchange password in clear text; use https:// "
+            "(or set exchange.insecure = true for a lab server)",
+        )
     if verify_raw is False and not insecure:
         raise ConfigError(
             "exchange.verify",

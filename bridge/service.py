@@ -9,6 +9,7 @@ pulls the next pass forward after a short debounce instead of starting a second 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
 import threading
@@ -46,8 +47,10 @@ def write_htpasswd(config: Config) -> Path:
     scheme = sha512_crypt.using(rounds=5000)
     path = config.state_dir / "htpasswd"
     lines = [f"{u.name}:{scheme.hash(u.caldav_password.reveal())}\n" for u in config.users]
-    path.write_text("".join(lines), encoding="utf-8")
-    path.chmod(0o600)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write("".join(lines))
+    path.chmod(0o600)  # an older file keeps its mode through O_TRUNC
     return path
 
 
@@ -107,6 +110,8 @@ class Service:
     def _start(self) -> None:
         config = self.config
         config.state_dir.mkdir(parents=True, exist_ok=True)
+        # Meeting contents, the htpasswd hashes and the simulator's mailboxes live here.
+        config.state_dir.chmod(0o700)
         if config.embedded:
             self._start_simulator()
         write_htpasswd(config)

@@ -138,3 +138,18 @@ def test_secrets_never_echoed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         assert "hunter2" not in text and "alice-file-secret" not in text
     code, output = run("status", "--config", str(path), "--state-dir", str(tmp_path / "s"))
     assert code == 0 and "hunter2" not in output and "No state yet" in output
+
+
+def test_plain_http_to_a_remote_exchange_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[exchange]\nurl = "http://mail.example.com"\n'
+        '[exchange.service_account]\nusername = "svc"\npassword = "x"\n'
+        '[[user]]\nname = "alice"\ncaldav_password = "x"\n',
+        encoding="utf-8",
+    )
+    code, output = run("status", "--config", str(path))
+    assert code == 2 and "exchange.url" in output and "clear text" in output
+    path.write_text(path.read_text().replace('"http://mail', '"https://mail'), encoding="utf-8")
+    code, output = run("status", "--config", str(path), "--state-dir", str(tmp_path / "s"))
+    assert code == 0
