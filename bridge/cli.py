@@ -254,7 +254,10 @@ def freebusy(
         console.print(f"{address:32} " + "".join(symbols.get(d, "?") for d in digits))
 
 
-@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@main.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    add_help_option=False,  # `calbridge sim --help` shows the simulator's own flags
+)
 @click.pass_context
 def sim(ctx: click.Context) -> None:
     """Run the Exchange 2003 simulator alone (same flags as `python -m exchange_sim`)."""
