@@ -389,16 +389,7 @@ class Engine:
             draft = mailbox.draft_url(meeting.uid, "request", meeting.sequence)
             run.step("draft_written", draft, lambda: mailbox.write_draft(wire, draft))
             self._send_draft(run, mailbox, "draft_sent", draft, wire, REQUEST)
-        self.state.mark_synced(
-            user.mailbox,
-            meeting.uid,
-            meeting=meeting,
-            kind=payload["kind"],
-            sequence=sequence,
-            exchange_url=url,
-            **where,
-        )
-        self.state.clear_journal(user.mailbox, meeting.uid)
+        self._synced(user, meeting, payload["kind"], sequence, url, where)
 
     def _update(
         self, user: UserConfig, payload: dict, entries: list[JournalEntry], where: dict
@@ -421,11 +412,17 @@ class Engine:
         if payload["send"]:
             sequence = self._send_update(run, mailbox, wire, url, payload.get("sent_sequence"))
             self._uninvite(run, mailbox, wire, payload, sequence)
+        self._synced(user, meeting, payload["kind"], sequence, url, where)
+
+    def _synced(
+        self, user: UserConfig, meeting: Meeting, kind: str, sequence: int, url: str, where: dict
+    ) -> None:
+        """The operation is complete: record what Exchange holds and close its journal."""
         self.state.mark_synced(
             user.mailbox,
             meeting.uid,
             meeting=meeting,
-            kind=payload["kind"],
+            kind=kind,  # type: ignore[arg-type]
             sequence=sequence,
             exchange_url=url,
             **where,
