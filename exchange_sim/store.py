@@ -96,6 +96,7 @@ FOLDER_CLASSES = {
 }
 
 _CAL = "urn:schemas:calendar:"
+_ARTICLE = "http://schemas.microsoft.com/mapi/proptag/x0e230003"
 
 
 class StoreError(Exception):
@@ -366,7 +367,7 @@ class Store:
             "DAV:getlastmodified": item.modified,
             "DAV:uid": item.pid,
             "http://schemas.microsoft.com/mapi/proptag/x10f3001f": item.name,
-            "http://schemas.microsoft.com/mapi/proptag/x0e230003": item.change_number,
+            _ARTICLE: item.props.get(_ARTICLE, item.change_number),
             "http://schemas.microsoft.com/repl/repl-uid": f"rid:{item.pid}",
         }
         if owner is not None:
@@ -466,7 +467,9 @@ class Store:
                     props.pop(name, None)
                 self._update(row, props, None)
                 return self.require(path), False
-            props = {} if replace else _load_props(row["props"])
+            old = _load_props(row["props"])
+            # PUT replaces what the client wrote, not the item's identity in the store.
+            props = {k: v for k, v in old.items() if k == _ARTICLE} if replace else old
             props.update(set_props or {})
             for name in remove:
                 props.pop(name, None)
@@ -607,6 +610,16 @@ class Store:
     ) -> None:
         now = _now().isoformat()
         parent = path.rsplit("/", 1)[0] or "/"
+        # PR_INTERNET_ARTICLE_NUMBER: store-wide and increasing, so that DavMail's
+        # `ORDER BY x0e230003 DESC` lists the newest items first.
+        self._db.execute(
+            "INSERT INTO counters (name, value) VALUES ('article', 1) "
+            "ON CONFLICT(name) DO UPDATE SET value = value + 1"
+        )
+        (article,) = self._db.execute(
+            "SELECT value FROM counters WHERE name = 'article'"
+        ).fetchone()
+        props = {**props, _ARTICLE: int(article)}
         if pid is not None and keep_pid_check:
             # A MOVE keeps the item's identity: free the pid from the source row first.
             self._db.execute("UPDATE items SET pid = ? WHERE pid = ?", (secrets.token_hex(16), pid))

@@ -404,3 +404,26 @@ def test_relative_destination_and_targets_in_folder_with_space(sim, alice):
             "</D:href></D:target><D:prop><D:displayname/></D:prop></D:propfind>")
     found = parse_multistatus(alice.request("BPROPFIND", sent, data=body).content)
     assert found[sent + "a%25b.EML"][200]["DAV:displayname"] == "a%b.EML"
+
+
+def test_article_number_grows_store_wide_and_survives_a_put(sim, alice) -> None:  # type: ignore[no-untyped-def]
+    from tests.sim.davclient import parse_multistatus, propfind, proppatch
+
+    article = "http://schemas.microsoft.com/mapi/proptag/x0e230003"
+    base = f"{sim.base_url}/exchange/alice"
+    for name in ("first", "second"):
+        answer = proppatch(alice, f"{base}/Drafts/{name}.EML",
+                           {"urn:schemas:httpmail:subject": name})
+        assert answer.status_code == 207
+    numbers = []
+    for name in ("first", "second"):
+        found = parse_multistatus(propfind(alice, f"{base}/Drafts/{name}.EML", [article]).content)
+        (groups,) = found.values()
+        numbers.append(groups[200][article])
+    assert numbers[1] > numbers[0]
+    put = alice.put(f"{base}/Drafts/first.EML", data=b"Subject: again\r\n\r\nbody",
+                    headers={"Content-Type": "message/rfc822", "Translate": "f"})
+    assert put.status_code in (200, 201)
+    answer = propfind(alice, f"{base}/Drafts/first.EML", [article])
+    (groups,) = parse_multistatus(answer.content).values()
+    assert groups[200][article] == numbers[0]
