@@ -244,7 +244,7 @@ class Engine:
         if not dry_run:
             if not held:
                 self.state.clear_hold(mailbox_name)
-            self._note_seen(mailbox_name, snapshots, actions)
+            self._note_seen(mailbox_name, snapshots, actions, rows)
 
     def _snapshots(self, user: UserConfig, rows: list[ItemRow]) -> list[plan.Snapshot]:
         """Parse the user's events; unchanged files reuse the stored meeting (no parse)."""
@@ -296,14 +296,20 @@ class Engine:
         return snapshots
 
     def _note_seen(
-        self, mailbox: str, snapshots: list[plan.Snapshot], actions: list[plan.Action]
+        self,
+        mailbox: str,
+        snapshots: list[plan.Snapshot],
+        actions: list[plan.Action],
+        rows: list[ItemRow],
     ) -> None:
+        """Refresh the Radicale side of synced items that changed only in unmeaningful ways
+        (rows read at the start of the pass are current for every item no action touched)."""
         touched = {a.uid for a in actions if not isinstance(a, plan.Hold)}
-        rows = {r.uid: r for r in self.state.items(mailbox)}
+        by_uid = {r.uid: r for r in rows}
         for snap in snapshots:
             if snap.meeting is None or snap.uid in touched or snap.skipped or snap.error:
                 continue
-            row = rows.get(snap.uid)
+            row = by_uid.get(snap.uid)
             if row is not None and row.status == "synced" and row.radicale_etag != snap.etag:
                 self.state.note_seen(
                     mailbox,
