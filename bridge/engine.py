@@ -236,6 +236,7 @@ class Engine:
             try:
                 self._apply(user, action, by_uid.get(action.uid))
                 report.add(name, action.uid, f"done: {action.reason}")
+                logger.info("%s: %s %s (%s)", user.name, name, action.uid, action.reason)
             except Exception as error:
                 logger.warning("%s %s for %s failed: %s", name, action.uid, user.name, error)
                 self.state.mark_failed(mailbox_name, action.uid, str(error), self._clock())
@@ -634,6 +635,7 @@ class Engine:
                 else:
                     self._cancel(user, uid, payload, entries)
                 report.add("resume", uid, f"done: finished an interrupted {op}")
+                logger.info("%s: resumed and finished an interrupted %s of %s", user.name, op, uid)
             except Exception as error:
                 logger.warning("resuming %s of %s failed: %s", op, uid, error)
                 self.state.mark_failed(user.mailbox, uid, str(error), self._clock())
