@@ -12,6 +12,7 @@ import functools
 import logging
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -279,7 +280,9 @@ class _EngineContext:
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
         self.state = State.open(self.config.state_dir / "bridge.sqlite")
         calendars = CalendarStore(radicale_configuration(self.config, with_server=False))
-        self.engine = Engine(self.config, self.state, calendars)
+        # One explicit pass: a deletion made before it is meant, no grace period to wait out.
+        config = replace(self.config, cancel_grace=0.0)
+        self.engine = Engine(config, self.state, calendars)
         return self.engine
 
     def __exit__(self, *exc: object) -> None:

@@ -80,6 +80,7 @@ class Config:
     workers: int
     mass_cancel_threshold: float
     mass_cancel_min: int
+    cancel_grace: float  # seconds an event must stay gone before its cancellation goes out
     caldav_host: str
     caldav_port: int
     sim_host: str
@@ -187,6 +188,7 @@ def load_config(
         workers=int(reader.number("sync.workers", 2)),
         mass_cancel_threshold=threshold,
         mass_cancel_min=int(reader.number("sync.mass_cancel_min", 3)),
+        cancel_grace=reader.number("sync.cancel_grace", 3.0),
         caldav_host=reader.text("caldav.host", "127.0.0.1"),
         caldav_port=caldav_port or int(reader.number("caldav.port", 5232)),
         sim_host=reader.text("simulator.host", "127.0.0.1"),

@@ -110,6 +110,13 @@ class Engine:
         # A request that timed out may still be carried out by the server afterwards: its
         # outcome is read back only once it cannot be in flight any more.
         self._settle = timedelta(seconds=max(60.0, 2 * config.timeout))
+        # Deleted events wait `cancel_grace` before they are cancelled (a DELETE then PUT move
+        # must not cancel and re-invite); first-seen-gone times live in memory: a restart only
+        # restarts the wait.
+        self._grace = timedelta(seconds=config.cancel_grace)
+        self._gone_since: dict[tuple[str, str], datetime] = {}
+        self._gone_lock = threading.Lock()
+        self.wake_at: datetime | None = None  # when a deferred cancellation becomes due
         self._mailboxes: dict[str, Mailbox] = {}
         self._mailboxes_lock = threading.Lock()
         self._user_locks = {u.name: threading.Lock() for u in config.users}
@@ -132,6 +139,7 @@ class Engine:
     ) -> list[MailboxReport]:
         """One pass over `users` (default: all); returns a report per user."""
         chosen = [self.config.user(name) for name in users] if users else list(self.config.users)
+        self.wake_at = None
         pending = self.state.pending_changes(include_bridge=True) if not dry_run else []
         latest_change = pending[-1].id if pending else None
         workers = max(1, min(self.config.workers, len(chosen)))
@@ -219,6 +227,7 @@ class Engine:
             now=now,
         )
         by_uid = {s.uid: s for s in snapshots if not s.gone}
+        self._forget_returned(mailbox_name, by_uid)
         held = False
         for action in actions:
             if isinstance(action, plan.Hold):
@@ -233,6 +242,9 @@ class Engine:
                 continue
             if action.uid in blocked:
                 continue
+            if self._in_grace(mailbox_name, action, by_uid, now):
+                report.add(name, action.uid, "deferred: the event may come back (cancel_grace)")
+                continue
             try:
                 self._apply(user, action, by_uid.get(action.uid))
                 report.add(name, action.uid, f"done: {action.reason}")
@@ -246,6 +258,31 @@ class Engine:
             if not held:
                 self.state.clear_hold(mailbox_name)
             self._note_seen(mailbox_name, snapshots, actions, rows)
+
+    def _in_grace(
+        self,
+        mailbox: str,
+        action: plan.Action,
+        present: dict[str, plan.Snapshot],
+        now: datetime,
+    ) -> bool:
+        """Whether a removal of a deleted event waits: it was first seen gone < grace ago."""
+        if not isinstance(action, plan.Cancel | plan.Delete) or action.uid in present:
+            return False  # not a removal, or STATUS:CANCELLED (the event is still there)
+        if self._grace <= timedelta(0):
+            return False
+        with self._gone_lock:
+            first = self._gone_since.setdefault((mailbox, action.uid), now)
+            due = first + self._grace
+            if now >= due:
+                return False
+            self.wake_at = due if self.wake_at is None else min(self.wake_at, due)
+            return True
+
+    def _forget_returned(self, mailbox: str, present: dict[str, plan.Snapshot]) -> None:
+        with self._gone_lock:
+            for key in [k for k in self._gone_since if k[0] == mailbox and k[1] in present]:
+                del self._gone_since[key]
 
     def _snapshots(self, user: UserConfig, rows: list[ItemRow]) -> list[plan.Snapshot]:
         """Parse the user's events; unchanged files reuse the stored meeting (no parse)."""

@@ -128,6 +128,16 @@ class Service:
             self._stack.callback(radicale_plugin.set_wakeup, None)
         logger.info("calbridge is running: CalDAV on %s", self.caldav_url)
 
+    def _schedule_deferred(self) -> None:
+        """A cancellation waiting out its grace period gets a pass when it becomes due."""
+        due = self.engine.wake_at if self.engine is not None else None
+        scheduler = self._scheduler
+        if due is None or scheduler is None or self._stopped.is_set():
+            return
+        job = scheduler.get_job("sync")
+        if job is not None and (job.next_run_time is None or job.next_run_time > due):
+            job.modify(next_run_time=due + DEBOUNCE)
+
     def wake(self) -> None:
         """Pull the next sync pass forward (called by the plugin under Radicale's lock)."""
         self._dirty.set()  # a pass running right now runs once more (see _tick)
@@ -239,6 +249,7 @@ class Service:
                 self.engine.sync()
             except Exception:
                 logger.exception("sync pass failed")
+            self._schedule_deferred()
             # A change saved during the pass: the scheduler skipped its wake-up (one instance
             # at a time), so go again now rather than at the next interval.
             if not self._dirty.is_set():

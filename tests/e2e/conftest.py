@@ -55,10 +55,13 @@ def free_port() -> int:
 
 
 def make_config(state_dir: Path, **changes: object) -> Config:
+    """The embedded defaults on free ports; no interval pass and no cancellation grace (tests
+    that want the production grace pass `cancel_grace=...`)."""
     config = load_config(
         None, state_dir=state_dir, caldav_port=free_port(), sim_port=free_port()
     )
-    return replace(config, interval=3600, **changes)  # type: ignore[arg-type]
+    settings: dict[str, object] = {"interval": 3600, "cancel_grace": 0.0, **changes}
+    return replace(config, **settings)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -141,8 +144,8 @@ class Bridge:
         return app
 
 
-def _start(state_dir: Path, autosync: bool) -> Iterator[Bridge]:
-    service = Service(make_config(state_dir), autosync=autosync)
+def _start(state_dir: Path, autosync: bool, **changes: object) -> Iterator[Bridge]:
+    service = Service(make_config(state_dir, **changes), autosync=autosync)
     service.start()
     try:
         admin = requests.Session()
@@ -161,8 +164,9 @@ def bridge(tmp_path: Path) -> Iterator[Bridge]:
 
 @pytest.fixture
 def live_bridge(tmp_path: Path) -> Iterator[Bridge]:
-    """calbridge as `calbridge run` starts it: interval loop plus immediate wake-ups."""
-    yield from _start(tmp_path / "state", autosync=True)
+    """calbridge as `calbridge run` starts it: interval loop plus immediate wake-ups, and the
+    default cancellation grace period."""
+    yield from _start(tmp_path / "state", autosync=True, cancel_grace=3.0)
 
 
 @pytest.fixture

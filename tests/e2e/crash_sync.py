@@ -23,7 +23,7 @@ def main(argv: list[str]) -> int:
     config = load_config(
         None, state_dir=Path(state_dir), caldav_port=int(caldav_port), sim_port=int(sim_port)
     )
-    config = replace(config, interval=3600)
+    config = replace(config, interval=3600, cancel_grace=0.0)
 
     def die(_uid: str, at_step: str, at_moment: str) -> None:
         if (at_step, at_moment) == (step, moment):

@@ -169,3 +169,32 @@ def test_removed_attendee_gets_a_cancellation_and_the_others_an_update(bridge: B
     assert len(exchange.inbox("carol", REQUEST)) == 1
     assert len(exchange.inbox("carol", CANCELED)) == 1
     assert exchange.calendar("room-101") == []  # the room was removed: booking freed
+
+
+def test_delete_then_put_elsewhere_is_a_move_not_a_cancellation(live_bridge: Bridge) -> None:
+    """Clients that move an event to another calendar as DELETE then PUT."""
+    import time
+
+    work = live_bridge.calendar("alice")
+    other = live_bridge.calendar("alice", "team")
+    exchange = live_bridge.exchange
+    event = work.save_event(ics.meeting())
+    exchange.wait_for(lambda: exchange.inbox("bob", REQUEST))
+    event.delete()
+    time.sleep(0.8)  # longer than the wake-up debounce: a pass runs in between
+    other.save_event(ics.meeting())
+    time.sleep(live_bridge.config.cancel_grace + 1.5)
+    live_bridge.sync()
+    assert exchange.inbox("bob", CANCELED) == []
+    assert len(exchange.inbox("bob", REQUEST)) == 1
+    assert [i[UID] for i in exchange.calendar("alice")] == ["planning-1"]
+
+
+def test_a_real_deletion_is_cancelled_once_the_grace_period_is_over(live_bridge: Bridge) -> None:
+    exchange = live_bridge.exchange
+    event = live_bridge.calendar("alice").save_event(ics.meeting())
+    exchange.wait_for(lambda: exchange.inbox("bob", REQUEST))
+    event.delete()
+    # no other write wakes the service: the deferred pass is scheduled by itself
+    exchange.wait_for(lambda: exchange.inbox("bob", CANCELED), timeout=20)
+    assert exchange.calendar("alice") == []
