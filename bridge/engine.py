@@ -323,7 +323,7 @@ class Engine:
             snapshots.append(
                 plan.Snapshot(
                     uid,
-                    parsed.meeting if parsed.skipped is None or parsed.meeting else None,
+                    parsed.meeting,
                     event.href,
                     event.etag,
                     skipped=parsed.skipped,

@@ -357,23 +357,18 @@ def _plan_present(
         )
     if waiting:
         return None
-    if row.status == "cancelled":  # back after a cancel/delete (restored, or un-cancelled)
+    # Back after a cancel/delete (restored, or un-cancelled), or never reached Exchange
+    # (skipped, failed or interrupted create): create it, above any SEQUENCE already sent.
+    if row.status == "cancelled" or row.sent_hash is None:
         return Create(
             uid=uid,
             meeting=meeting,
             kind=kind,
             send_invites=kind == "meeting",
             sequence=_next_sequence(meeting, row),
-            reason=f"{kind} is back in the calendar after it was removed",
-        )
-    if row.sent_hash is None:  # never reached Exchange (skipped, failed or interrupted create)
-        return Create(
-            uid=uid,
-            meeting=meeting,
-            kind=kind,
-            send_invites=kind == "meeting",
-            sequence=_next_sequence(meeting, row),
-            reason=f"{kind} not on Exchange yet ({row.status})",
+            reason=f"{kind} is back in the calendar after it was removed"
+            if row.status == "cancelled"
+            else f"{kind} not on Exchange yet ({row.status})",
         )
     if row.status in ("synced", "skipped") and content_hash == row.sent_hash:
         return None  # converged: only non-meaningful data (DTSTAMP, etag, PARTSTAT...) changed
