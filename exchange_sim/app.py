@@ -12,7 +12,9 @@ Rules kept here:
 - Test support: `log` records every request (method, decoded path, user, status, time);
   `faults` makes the next N requests matching a regex on "METHOD /path?query" answer a status,
   wait, or lose their connection (`DropConnection`, which the server turns into a closed socket
-  without an answer); `expire_sessions()` ends every session. Without faults nothing changes.
+  without an answer), either *before* the request is carried out or *after* it (the request
+  takes effect, then its answer is replaced, late or lost: the case that decides exactly once);
+  `expire_sessions()` ends every session. Without faults nothing changes.
 """
 
 from __future__ import annotations
@@ -118,6 +120,7 @@ class _Fault:
     delay: float
     drop: bool
     remaining: int | None
+    after: bool = False
 
 
 class Faults:
@@ -128,13 +131,18 @@ class Faults:
         self._faults: list[_Fault] = []
 
     def add(self, pattern: str, *, status: int | None = None, delay: float = 0.0,
-            drop: bool = False, count: int | None = 1) -> None:
+            drop: bool = False, count: int | None = 1, after: bool = False) -> None:
         """The next `count` requests (None: all) whose "METHOD /path?query" matches `pattern`
-        (re.search) answer `status`, wait `delay` seconds first, or are dropped."""
+        (re.search) answer `status`, wait `delay` seconds, or are dropped.
+
+        With `after=True` the request is carried out first (its effects are committed) and only
+        then is its answer delayed, replaced by `status` or lost: what a client sees when a
+        proxy or the network fails after the server acted.
+        """
         if status is None and not drop and delay <= 0:
             raise ValueError("a fault needs a status, a delay or drop=True")
         with self._lock:
-            self._faults.append(_Fault(re.compile(pattern), status, delay, drop, count))
+            self._faults.append(_Fault(re.compile(pattern), status, delay, drop, count, after))
 
     def match(self, key: str) -> _Fault | None:
         with self._lock:
@@ -150,6 +158,17 @@ class Faults:
     def clear(self) -> None:
         with self._lock:
             self._faults.clear()
+
+
+def _inject(fault: _Fault) -> Response | None:
+    """Apply a fault: wait, then lose the connection or answer its status (None: neither)."""
+    if fault.delay:
+        time.sleep(fault.delay)
+    if fault.drop:
+        raise DropConnection()
+    if fault.status is not None:
+        return responses.error(fault.status, "Injected fault.")
+    return None
 
 
 # -- the handler table ----------------------------------------------------------------------
@@ -253,13 +272,17 @@ class Simulator:
             return responses.error(error.status, error.detail)
         entry["path"] = path
         fault = self.faults.match(f"{method} {path}" + (f"?{raw_query}" if raw_query else ""))
-        if fault is not None:
-            if fault.delay:
-                time.sleep(fault.delay)
-            if fault.drop:
-                raise DropConnection()
-            if fault.status is not None:
-                return responses.error(fault.status, "Injected fault.")
+        if fault is not None and not fault.after:
+            injected = _inject(fault)
+            if injected is not None:
+                return injected
+        response = self._carry_out(environ, method, path, raw_query, entry)
+        if fault is not None and fault.after:
+            return _inject(fault) or response
+        return response
+
+    def _carry_out(self, environ: dict[str, Any], method: str, path: str, raw_query: str,
+                   entry: dict[str, Any]) -> Response:
         body = self._read_body(environ)
         if isinstance(body, Response):
             return body

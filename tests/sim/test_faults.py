@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from tests.sim.davclient import propfind, search
+from tests.sim.davclient import propfind, proppatch, search
 
 PROPS = ("DAV:displayname",)
 
@@ -69,3 +69,28 @@ def test_unauthenticated_requests_are_logged_without_user(sim, http):
     entry = sim.app.log[-1]
     assert (entry.method, entry.path, entry.user, entry.status) == ("GET", "/exchange/", None,
                                                                      302)
+
+
+def test_fault_after_the_request_drops_its_answer_but_keeps_its_effect(sim, alice):
+    url = sim.base_url + "/exchange/alice/Calendar/after-drop.EML"
+    sim.app.faults.add(r"^PROPPATCH /exchange/alice/Calendar/after-drop", drop=True, after=True)
+    with pytest.raises(requests.ConnectionError):
+        proppatch(alice, url, {"urn:schemas:httpmail:subject": "written, answer lost"})
+    found = propfind(alice, url, ("urn:schemas:httpmail:subject",))
+    assert found.status_code == 207
+    assert b"written, answer lost" in found.content
+    assert [e.status for e in sim.app.log if e.method == "PROPPATCH"][-1] == 0
+
+
+def test_fault_after_the_request_can_replace_or_delay_its_answer(sim, alice):
+    url = sim.base_url + "/exchange/alice/Calendar/after-status.EML"
+    sim.app.faults.add(r"^PROPPATCH /exchange/alice/Calendar/after-status", status=504,
+                       after=True)
+    answer = proppatch(alice, url, {"urn:schemas:httpmail:subject": "done anyway"})
+    assert answer.status_code == 504
+    assert b"done anyway" in propfind(alice, url, ("urn:schemas:httpmail:subject",)).content
+    sim.app.faults.add(r"^PROPFIND /exchange/alice/Calendar/after-status", delay=0.3,
+                       after=True)
+    started = time.monotonic()
+    assert propfind(alice, url, ("urn:schemas:httpmail:subject",)).status_code == 207
+    assert time.monotonic() - started >= 0.3
