@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import secrets
 import threading
 import zoneinfo
 from collections.abc import Callable, Iterator
@@ -409,9 +410,16 @@ class Engine:
         run = self._run(user, meeting.uid, "create", payload, entries)
         url = mailbox.appointment_url(meeting.uid)
         fresh = not entries
+        # The attempt id is journaled (as the step's marker) before the first request, so the
+        # appointment our own request made is recognised even when its answer was lost.
+        attempt = run.marker("appointment_written") or secrets.token_hex(16)
 
         def write() -> str:
-            if mailbox.create_appointment(wire):
+            if mailbox.create_appointment(wire, attempt=attempt):
+                return "created"
+            if mailbox.created_by(url) == attempt:
+                # Our request took effect, its answer was lost and the retry of the conditional
+                # write got 412: the appointment is ours and nobody has been told yet.
                 return "created"
             if fresh:
                 # There is no journal, yet Exchange has it: the state was lost or restored from
@@ -421,7 +429,7 @@ class Engine:
             return "created"
 
         sequence = meeting.sequence
-        if run.step("appointment_written", url, write) == "adopted":
+        if run.step("appointment_written", url, write, marker=attempt) == "adopted":
             existing = mailbox.read_meeting(url)
             run.step("adopted", url, lambda: mailbox.write_appointment(wire, create=False))
             if payload["send"] and (existing is None or _visible(existing) != _visible(wire)):

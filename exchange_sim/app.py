@@ -159,6 +159,11 @@ class Faults:
         with self._lock:
             self._faults.clear()
 
+    def __len__(self) -> int:
+        """How many faults are still waiting for a matching request."""
+        with self._lock:
+            return len(self._faults)
+
 
 def _inject(fault: _Fault) -> Response | None:
     """Apply a fault: wait, then lose the connection or answer its status (None: neither)."""

@@ -259,12 +259,25 @@ class Mailbox:
         self._proppatch(url, values, {"If-Match": "*"}, remove=props.props_to_remove(values))
         return url
 
-    def create_appointment(self, meeting: Meeting) -> bool:
+    def create_appointment(self, meeting: Meeting, *, attempt: str | None = None) -> bool:
         """PROPPATCH a new appointment with `If-None-Match: *`; False (nothing written) when
-        one already exists at the UID's URL."""
+        one already exists at the UID's URL.
+
+        `attempt` is written with it (`props.CREATE_ATTEMPT`): when the answer is lost and the
+        HTTP layer's retry of this conditional write gets 412, `created_by()` tells whether the
+        appointment there is this attempt's own.
+        """
         url = self.appointment_url(meeting.uid)
         values = props.appointment_props(meeting, mailbox_address=self.address, zone=self.zone)
+        if attempt is not None:
+            values[props.CREATE_ATTEMPT] = attempt
         return self._proppatch(url, values, {"If-None-Match": "*"}, accept=(412,))
+
+    def created_by(self, url: str) -> str | None:
+        """The create attempt recorded on an appointment (None: missing or not ours)."""
+        found = self.read(url, (props.CREATE_ATTEMPT,))
+        value = found.props.get(props.CREATE_ATTEMPT) if found is not None else None
+        return value if isinstance(value, str) else None
 
     def write_draft(self, meeting: Meeting, url: str, *, kind: str = "request") -> bool:
         """PROPPATCH a meeting message into Drafts; False when it already existed."""

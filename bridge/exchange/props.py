@@ -118,6 +118,10 @@ REMINDERSET: Final = NS_MAPI + "reminderset"
 RESPONSESTATUS: Final = NS_MAPI + "responsestatus"
 MAPI_BUSYSTATUS: Final = NS_MAPI + "busystatus"
 INTENDEDBUSYSTATUS: Final = NS_MAPI + "intendedbusystatus"
+# Our own named property (Exchange keeps a property of any namespace a PROPPATCH sets): the
+# attempt that created an appointment, so a 412 after a lost answer can be told apart from an
+# appointment that was there before (design §4, exactly once for lost answers).
+CREATE_ATTEMPT: Final = "urn:schemas-calbridge:create-attempt"
 APPTSTATEFLAGS: Final = NS_MAPI + "apptstateflags"
 SENSITIVITY: Final = NS_EXCHANGE + "sensitivity"
 KEYWORDS: Final = NS_EXCHANGE + "keywords-utf8"

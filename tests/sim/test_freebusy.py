@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 
@@ -110,13 +109,12 @@ class TestOccurrences:
         )
         assert len(got) == MAX_OCCURRENCES
 
+    @pytest.mark.timeout(30)  # a hang guard, not a speed figure
     def test_hostile_rule_stays_fast(self) -> None:
-        began = time.monotonic()
         got = occurrences(
             utc(2000, 1, 1), utc(2000, 1, 1, 0, 0, 1), ["FREQ=SECONDLY"], [], [], *DAY
         )
         assert got == []  # abandoned after MAX_SCANNED instances, long before 2026
-        assert time.monotonic() - began < 5
 
     @pytest.mark.parametrize(
         "rule", ["FREQ=SOMETIMES", "", "DTSTART:20260101T000000Z\nRRULE:FREQ=DAILY", "COUNT=3"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -439,11 +438,10 @@ def test_no_where_matches_everything() -> None:
     assert matches(None, {}.get)
 
 
+@pytest.mark.timeout(30)  # a hang guard: a backtracking LIKE would take hours here
 def test_like_is_linear_on_hostile_patterns() -> None:
     where = Like("p", "%a" * 2000 + "%b")
-    started = time.perf_counter()
     assert not matches(where, {"p": "a" * 5000}.get)
-    assert time.perf_counter() - started < 2
 
 
 # ------------------------------------------------------------------------------------------
@@ -574,11 +572,10 @@ def test_sql_error_is_a_value_error() -> None:
         where_sql("((" * 30 + "NOT " * 5 + '"a" = 1' + "))" * 30),
     ],
 )
+@pytest.mark.timeout(30)  # a hang guard, not a speed figure (those live in bench/)
 def test_hostile_input_fails_fast(sql: str) -> None:
-    started = time.perf_counter()
     with pytest.raises(SqlError):
         parse_sql(sql)
-    assert time.perf_counter() - started < 1
 
 
 def test_nesting_up_to_the_cap_and_long_flat_chains_are_fine() -> None:
