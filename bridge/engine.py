@@ -34,7 +34,8 @@ from bridge.exchange.http import Credentials, ExchangeSession, SessionConfig
 from bridge.exchange.mailbox import Mailbox
 from bridge.journal import JournaledRun, StepHook
 from bridge.meeting import Meeting
-from bridge.state import ItemRow, JournalEntry, State, decode_meeting, encode_meeting
+from bridge.meeting_codec import decode_meeting, encode_meeting
+from bridge.state import ItemRow, JournalEntry, State
 
 __all__ = ["Engine", "MailboxReport", "ReportLine"]
 

@@ -1,8 +1,9 @@
 """The planner: calendar snapshots + state rows -> the actions that make Exchange match.
 
 Rule kept here: `plan()` is a pure function. No I/O, no logging, no clock (``now`` is a
-parameter), no database: it imports nothing but `bridge.meeting` and the standard library
-(`ItemRow` is only a type annotation). Actions are frozen values; the engine applies them,
+parameter), no database: it imports nothing but `bridge.meeting`, the pure row types of
+`bridge.state.rows` and the standard library (a test checks that no SQLite, socket or logging
+module comes with them). Actions are frozen values; the engine applies them,
 journals each Exchange side effect and records the outcome in `bridge.state`.
 
 What the planner relies on from the engine:
@@ -36,12 +37,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from bridge.meeting import Attendee, Meeting, normalize_address
-
-if TYPE_CHECKING:
-    from bridge.state import ItemKind, ItemRow
+from bridge.state.rows import ItemKind, ItemRow
 
 __all__ = [
     "Action",

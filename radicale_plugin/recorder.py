@@ -6,7 +6,8 @@ Rule kept: recording a change is *one* SQLite transaction holding *one* INSERT s
 write lock. The journal is a hint for the sync engine, never the truth: the periodic reconcile
 pass diffs every calendar against the state table, so a row lost here costs latency, not data.
 
-Table (adopted verbatim by ``bridge/state.py``; both sides create it with ``IF NOT EXISTS``)::
+Table (adopted verbatim by ``bridge/state/migrations.py``; both sides create it with
+``IF NOT EXISTS``)::
 
     changes(id INTEGER PRIMARY KEY AUTOINCREMENT, ts TEXT NOT NULL, user TEXT,
             collection TEXT NOT NULL, href TEXT, uid TEXT, op TEXT NOT NULL)

@@ -32,7 +32,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Self
-from urllib.parse import urlsplit, urlunsplit
+
+from bridge.redact import CONTROL_CHARACTERS, redact_url
 
 __all__ = [
     "STATUS_ERRORS",
@@ -56,24 +57,7 @@ __all__ = [
 
 EXCERPT_LIMIT = 200
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _SPACES = re.compile(r"\s+")
-
-
-def redact_url(url: str | None) -> str | None:
-    """Return ``url`` without userinfo (``user:password@``), fragment or control characters.
-
-    A URL that cannot be split is reduced to its text before any ``@`` (never echoed whole).
-    """
-    if url is None:
-        return None
-    text = _CONTROL.sub("", url)
-    try:
-        parts = urlsplit(text)
-    except ValueError:
-        return text.split("@", 1)[-1] if "@" in text else text
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
 
 
 def make_excerpt(body: bytes | str | None, limit: int = EXCERPT_LIMIT) -> str:
@@ -86,7 +70,7 @@ def make_excerpt(body: bytes | str | None, limit: int = EXCERPT_LIMIT) -> str:
         text = body[: limit * 4].decode("utf-8", errors="replace")
     else:
         text = body[: limit * 4]
-    text = _SPACES.sub(" ", _CONTROL.sub(" ", text)).strip()
+    text = _SPACES.sub(" ", CONTROL_CHARACTERS.sub(" ", text)).strip()
     return text[:limit]
 
 

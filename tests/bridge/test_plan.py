@@ -13,6 +13,7 @@ import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
+from bridge.backoff import backoff_delay
 from bridge.meeting import Attendee, Meeting
 from bridge.plan import (
     Action,
@@ -27,7 +28,7 @@ from bridge.plan import (
     classify,
     plan,
 )
-from bridge.state import ItemRow, backoff_delay
+from bridge.state.rows import ItemRow
 
 OWNER = "me@example.org"
 BOSS = "boss@example.org"  # someone else: meetings organised by them are "foreign"
@@ -301,14 +302,32 @@ def test_update_carries_what_exchange_holds() -> None:
     assert isinstance(cancel, Cancel) and cancel.previous == M
 
 
-def test_plan_imports_nothing_that_does_io() -> None:
+# Modules that mean I/O (or the SQLite half of bridge.state) once they are imported.
+_IO_MODULES = (
+    "sqlite3", "sqlite_utils", "socket", "logging", "requests",
+    "bridge.state.base", "bridge.state.store",
+)
+
+
+@pytest.mark.parametrize("module", ["bridge.plan", "bridge.state.rows", "bridge.state"])
+def test_pure_modules_import_nothing_that_does_io(module: str) -> None:
+    """The planner and the row types it takes must load without SQLite, sockets or logging;
+    `bridge.state` itself loads `State` (and SQLite) only when `State` is first used."""
     code = (
-        "import sys; import bridge.plan; "
-        "bad = {'sqlite3', 'sqlite_utils', 'bridge.state', 'socket', 'logging', 'requests'}; "
-        "print(sorted(bad & set(sys.modules)))"
+        f"import sys; import {module}; "
+        f"print(sorted(set({_IO_MODULES!r}) & set(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_state_loads_sqlite_on_first_use() -> None:
+    code = (
+        "import sys, bridge.state; before = 'sqlite3' in sys.modules; "
+        "from bridge.state import State; print(before, 'sqlite3' in sys.modules, State.__name__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True", "State"]
 
 
 # -- the state machine -----------------------------------------------------------------------
