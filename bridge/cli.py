@@ -19,10 +19,12 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
 from bridge.config import Config, ConfigError, load_config
+from bridge.state.errors import StateDamaged
 
 __all__ = ["main"]
 
@@ -60,9 +62,26 @@ def _common(func: F) -> F:
         except ConfigError as error:
             console.print(f"[red]configuration error[/red] {error}")
             sys.exit(2)
-        return func(config, *args, **kwargs)
+        try:
+            return func(config, *args, **kwargs)
+        except StateDamaged as damage:
+            _print_damage(damage)
+            sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _print_damage(damage: StateDamaged) -> None:
+    """What is damaged and the steps out, instead of a traceback."""
+    lines = [
+        f"[bold red]The state database is damaged:[/bold red] {escape(damage.path)}",
+        *(f"  SQLite reports: {escape(problem)}" for problem in damage.problems),
+        "`calbridge run` keeps serving CalDAV, but does not sync until the file is replaced.",
+        "To recover:",
+        *(f"  {escape(step)}" for step in damage.recovery),
+    ]
+    for line in lines:
+        console.print(line, soft_wrap=True)  # unwrapped: the commands can be copied
 
 
 def _setup_logging(verbose: int) -> None:

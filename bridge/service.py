@@ -27,7 +27,7 @@ import radicale_plugin
 from bridge.calendars import CalendarStore
 from bridge.config import Config
 from bridge.engine import Engine
-from bridge.state import State
+from bridge.state import State, StateDamaged
 
 __all__ = ["Service", "radicale_configuration", "write_htpasswd"]
 
@@ -94,6 +94,7 @@ class Service:
         self.engine: Engine | None = None
         self.sim_url: str | None = None
         self.simulator: Any = None  # exchange_sim.server.RunningSimulator when embedded
+        self.damage: StateDamaged | None = None  # set once the state file is found damaged
 
     @property
     def caldav_url(self) -> str:
@@ -116,17 +117,32 @@ class Service:
             self._start_simulator()
         write_htpasswd(config)
         configuration = radicale_configuration(config)
-        state = State.open(config.state_dir / "bridge.sqlite")
-        self._stack.callback(state.close)
-        calendars = CalendarStore(radicale_configuration(config, with_server=False))
-        self.engine = Engine(config, state, calendars)
-        self._stack.callback(self.engine.close)
+        state = self._open_state()
+        if state is not None:
+            self._stack.callback(state.close)
+            calendars = CalendarStore(radicale_configuration(config, with_server=False))
+            self.engine = Engine(config, state, calendars)
+            self._stack.callback(self.engine.close)
         self._start_radicale(configuration)
-        if self.autosync:
+        if self.autosync and self.engine is not None:
             self._start_scheduler()
             radicale_plugin.set_wakeup(self.wake)
             self._stack.callback(radicale_plugin.set_wakeup, None)
         logger.info("calbridge is running: CalDAV on %s", self.caldav_url)
+
+    def _open_state(self) -> State | None:
+        """The state, or None when its file is damaged: CalDAV still starts, sync stays paused."""
+        try:
+            return State.open(self.config.state_dir / "bridge.sqlite")
+        except StateDamaged as damage:
+            self._pause_sync(damage)
+            return None
+
+    def _pause_sync(self, damage: StateDamaged) -> None:
+        """Stop syncing for good (until a restart with a sound state file); say so once."""
+        if self.damage is None:
+            self.damage = damage
+            logger.error("sync is paused, CalDAV keeps serving: %s", damage)
 
     def _schedule_deferred(self) -> None:
         """A cancellation waiting out its grace period gets a pass when it becomes due."""
@@ -243,12 +259,17 @@ class Service:
 
     def _tick(self) -> None:
         assert self.engine is not None
-        while not self._stopped.is_set():
+        while not self._stopped.is_set() and self.damage is None:
             self._dirty.clear()
             try:
                 self.engine.sync()
+            except StateDamaged:
+                pass  # reported once, below
             except Exception:
                 logger.exception("sync pass failed")
+            if self.engine.state.damage is not None:
+                self._pause_sync(self.engine.state.damage)
+                return
             self._schedule_deferred()
             # A change saved during the pass: the scheduler skipped its wake-up (one instance
             # at a time), so go again now rather than at the next interval.

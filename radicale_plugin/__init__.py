@@ -6,7 +6,8 @@ multifilesystem storage calls the parent first; only after the parent succeeded 
 the change to the ``changes`` table (one transaction, see ``radicale_plugin.recorder``) and wake
 the sync engine. Any error while recording or waking is logged with its traceback on this
 module's logger and swallowed: the file is already written, and the engine's reconcile pass
-finds writes the journal missed.
+finds writes the journal missed. A journal file SQLite reports as corrupt is logged once, in
+one line without a traceback (a known condition that `calbridge status` explains, not a bug).
 
 Write paths and the rows they record (``op`` in parentheses):
 
@@ -63,6 +64,7 @@ from radicale_plugin.recorder import (
     OP_UPLOAD,
     Change,
     ChangeRecorder,
+    is_damaged_file,
 )
 
 __all__ = [
@@ -253,6 +255,7 @@ class Storage(multifilesystem.Storage):
         configuration = _with_plugin_schema(configuration)
         super().__init__(configuration)
         self._recorder = ChangeRecorder(changes_db_path(configuration))
+        self._damage_reported = False  # a damaged journal file is logged once, until it heals
         self._wake_path: str = configuration.get("storage", "calbridge_wake")
         logger.info("calbridge: journaling changes to %r, wake-up socket %r",
                     self._recorder.path, self._wake_path or None)
@@ -297,8 +300,15 @@ class Storage(multifilesystem.Storage):
             if own:
                 changes = [c._replace(op=BRIDGE_OP_PREFIX + c.op) for c in changes]
             self._recorder.record_many(changes)
-        except Exception:
-            logger.warning("calbridge: could not journal a change to %r; the reconcile pass "
-                           "will pick it up", self._recorder.path, exc_info=True)
+            self._damage_reported = False
+        except Exception as error:
+            if not is_damaged_file(error):
+                logger.warning("calbridge: could not journal a change to %r; the reconcile pass "
+                               "will pick it up", self._recorder.path, exc_info=True)
+            elif not self._damage_reported:  # a known condition, not a bug: one line, once
+                self._damage_reported = True
+                logger.warning("calbridge: could not journal changes to %r, the file is damaged "
+                               "(%s); CalDAV keeps working, see `calbridge status`",
+                               self._recorder.path, error)
         if not own:
             _wake(self._wake_path)

@@ -47,6 +47,7 @@ __all__ = [
     "SCHEMA",
     "Change",
     "ChangeRecorder",
+    "is_damaged_file",
 ]
 
 SCHEMA = (
@@ -70,6 +71,10 @@ BRIDGE_OP_PREFIX = "bridge-"
 
 BUSY_TIMEOUT_MS = 5000
 
+# SQLite's primary result codes for a corrupt file and for a file that is no database at all.
+_SQLITE_CORRUPT = 11
+_SQLITE_NOTADB = 26
+
 _INSERT = "INSERT INTO changes (ts, user, collection, href, uid, op) VALUES (?, ?, ?, ?, ?, ?)"
 
 
@@ -81,6 +86,12 @@ class Change(NamedTuple):
     href: str | None
     uid: str | None
     op: str
+
+
+def is_damaged_file(error: BaseException) -> bool:
+    """Whether `error` is SQLite saying the file itself is corrupt (not busy, not missing)."""
+    code = getattr(error, "sqlite_errorcode", 0) & 0xFF
+    return isinstance(error, sqlite3.DatabaseError) and code in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
 
 
 def utc_timestamp() -> str:

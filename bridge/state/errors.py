@@ -64,7 +64,12 @@ class StateDamaged(StateError):
 
     def __init__(self, path: str, problems: Sequence[str]) -> None:
         self.path = path
-        self.problems = tuple(" ".join(p.split())[:_PROBLEM_LIMIT] for p in problems if p)
+        self.problems = tuple(
+            " ".join(line.split())[:_PROBLEM_LIMIT]
+            for problem in problems
+            for line in problem.splitlines()
+            if line.strip() and not line.startswith("*** in database")  # quick_check's heading
+        )
         self.recovery = recovery_steps(path)
         first = self.problems[0] if self.problems else "SQLite reports corruption"
         more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""

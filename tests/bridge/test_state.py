@@ -26,9 +26,11 @@ from bridge.state import (
     JournalConflict,
     SchemaTooNew,
     State,
+    StateDamaged,
     StateError,
     UnknownJournalEntry,
 )
+from tests.damage import DAMAGES, fill, garble_page, page_of
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -466,3 +468,57 @@ def test_a_corrupt_snapshot_is_a_clear_error(state: State) -> None:
     state._db.execute("UPDATE items SET snapshot = '{\"uid\": 5}'")
     with pytest.raises(StateError, match="alice/u1"):
         state.get_item("alice", "u1")
+
+
+# -- a damaged file --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_a_damaged_file_is_refused_at_open_with_the_way_out(tmp_path: Path, damage: str) -> None:
+    path = tmp_path / "bridge.sqlite"
+    fill(path)
+    DAMAGES[damage](path)
+    with pytest.raises(StateDamaged) as caught:
+        State.open(path)
+    error = caught.value
+    assert error.path == str(path) and error.problems
+    message = str(error)
+    assert f"the state database {path} is damaged" in message
+    assert f"mv {path}* {tmp_path / 'damaged'}/" in message  # moves the -wal/-shm files too
+    assert "without inviting anyone again" in message
+    assert [step[:2] for step in error.recovery] == ["1.", "2.", "3.", "4."]
+
+
+def test_damage_found_while_running_is_refused_from_then_on(tmp_path: Path) -> None:
+    path = tmp_path / "bridge.sqlite"
+    fill(path, rows=500)
+    state = State.open(path, clock=lambda: T0)
+    try:
+        assert len(state.items("alice")) == 500
+        garble_page(path, page_of(path, "items"))
+        state._db.conn.execute("PRAGMA shrink_memory")  # drop the pages cached before
+        with pytest.raises(StateDamaged, match=r"is damaged: Page \d+: .*\(and \d+ more\)"):
+            state.items("alice")
+        assert state.damage is not None
+        before = path.read_bytes()
+        # From now on nothing reaches the file: not even a write to a sound table.
+        with pytest.raises(StateDamaged):
+            state.record_change("alice", "alice/calendar", "upload")
+        with pytest.raises(StateDamaged):
+            with state.transaction():
+                pass
+        with pytest.raises(StateDamaged):
+            state.check_integrity()
+        assert path.read_bytes() == before
+    finally:
+        state.close()
+
+
+def test_other_database_errors_are_not_damage(state: State) -> None:
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        state._select("SELECT * FROM no_such_table")
+    with pytest.raises(StateError, match="no item row"):  # a foreign key, not damage
+        state.journal_start("alice", "nobody", "create", "appointment_written")
+    assert state.damage is None
+    state.check_integrity()
+    assert state.items("alice") == []
