@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from bench.common import nproc
 
-SECTIONS = ("ops", "latency", "idle", "put")
+SECTIONS = ("ops", "latency", "idle", "put", "open")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -23,6 +23,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--meetings", type=int, help="meetings for the latency run (default 50)")
     parser.add_argument("--events", type=int, help="stored events for the idle pass (10000)")
     parser.add_argument("--puts", type=int, help="PUTs per Radicale server (default 200)")
+    parser.add_argument("--items", type=int, help="state items for the open timing (10000)")
     parser.add_argument("--seed", choices=("bulk", "import_events"), default="bulk",
                         help="how the idle-pass events are stored (see bench/idle_sync.py)")
     parser.add_argument("--no-fsync", action="store_true",
@@ -34,6 +35,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     args.meetings = args.meetings or (10 if quick else 50)
     args.events = args.events or (1000 if quick else 10000)
     args.puts = args.puts or (50 if quick else 200)
+    args.items = args.items or (1000 if quick else 10000)
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(args.only) - set(SECTIONS)
     if unknown:
@@ -81,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         radicale_put.run(
             args.puts, not args.no_fsync, repro("--only put", f"--puts {args.puts}", *extra)
         )
+    if "open" in args.only:
+        from bench import state_open
+
+        state_open.run(args.items, repro("--only open", f"--items {args.items}"))
     print()
     print(f"total bench time: {time.perf_counter() - started:.1f} s")
     return 0

@@ -289,6 +289,24 @@ def test_unwritable_journal_does_not_fail_the_request(
     assert "could not journal" in failures[0].getMessage()
 
 
+def test_damaged_journal_file_is_logged_once_without_traceback(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="radicale_plugin")
+    damaged = tmp_path / "bridge.sqlite"
+    damaged.write_bytes(b"this is no SQLite file" * 500)
+    with running(tmp_path, {"storage": {"calbridge_db": str(damaged)}}) as server:
+        server.make_calendar("office")
+        for n in range(3):
+            url = server.base_url + f"/alice/office/e{n}.ics"
+            assert put_ics(url, vcalendar((f"e{n}@x", "E"))).status_code == 201
+            assert requests.get(url, auth=AUTH, timeout=10).status_code == 200
+
+    warnings = [r for r in caplog.records if r.name == "radicale_plugin"
+                and r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and warnings[0].exc_info is None
+    assert "the file is damaged (file is not a database)" in warnings[0].getMessage()
+
+
 def test_failing_wakeup_callback_does_not_fail_the_request(
         server: Server, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="radicale_plugin")
