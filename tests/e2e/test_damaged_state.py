@@ -8,7 +8,6 @@ files (tests/damage.py), and the embedded simulator as Exchange.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import socket
 import subprocess
@@ -171,6 +170,3 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float =
             time.sleep(0.1)
     raise AssertionError(f"CalDAV did not listen on {port}")
 
-
-if os.name != "posix":  # pragma: no cover - the recovery command is a POSIX shell line
-    pytestmark = pytest.mark.skip("POSIX shell needed")
