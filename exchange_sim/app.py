@@ -48,7 +48,7 @@ from exchange_sim.methods import (
 )
 from exchange_sim.owa import login
 from exchange_sim.store import Store, StoreError
-from exchange_sim.transport import SendError
+from exchange_sim.transport import SendError, deliver_pending
 from exchange_sim.xml import XmlError
 
 __all__ = ["HANDLERS", "DropConnection", "Faults", "LogEntry", "RequestLog", "Simulator"]
@@ -226,6 +226,9 @@ class Simulator:
         self.max_body = max_body
         self.log = RequestLog()
         self.faults = Faults()
+        # Messages delivered but not yet processed (or not yet delivered) when the process that
+        # wrote this store stopped are carried out now, once each (transport rules).
+        deliver_pending(self.store)
 
     @property
     def session_lifetime(self) -> float:

@@ -1,35 +1,57 @@
 """Delivery of submitted messages between mailboxes: what a MOVE/PUT into the submission URI does.
 
-Rule kept here: one submission is one all-or-nothing store transaction. The message (a draft, or
-given properties) goes as a copy to each local recipient's Inbox (Bcc stripped), one entry per
-external recipient into the transport log, a copy to the sender's Sent Items unless
-`save_in_sent` is false, and the draft is removed (protocol reference §3.1-3.2). Only then does
-each local recipient's mailbox react (`attendees.on_arrival`), each in its own transaction: a
-room's answer is a new, separate submission, as Exchange's would be.
+Rules kept here:
+- Accepting a submission is one store transaction: the message is checked, stamped, copied to
+  the sender's Sent Items unless `save_in_sent` is false, the draft removed, and the message
+  queued for delivery with its resolved recipients (protocol reference §3.1-3.2). Nothing is
+  delivered if it is refused.
+- Delivery takes the queued message recipient by recipient, `DELIVERY_BATCH` per transaction,
+  releasing the store lock between batches: a 5,000-recipient meeting never holds every other
+  mailbox's requests up for its whole delivery. Each batch records how far it got in the same
+  transaction as its writes, so every recipient gets exactly one copy, whatever stops in between.
+  A local recipient gets a copy in the Inbox (Bcc stripped) and, in the same transaction, an
+  "arrival" in the queue; an external recipient gets one entry in the transport log.
+- Each arrival is then processed (`attendees.on_arrival`: a room books and answers) in one
+  transaction together with its removal from the queue. So a delivered message is processed
+  exactly once: a crash between delivery and processing leaves the arrival queued, and
+  `deliver_pending` (run when a `Simulator` opens the store) processes it. A room's answer is a
+  new submission, queued in that same transaction.
+- `deliver_pending` runs right after the transaction that queued work commits, in the same
+  thread, so a request that submits answers only once its messages have arrived (as the
+  simulator always did). An unexpected error in a delivery batch is logged with its traceback
+  and the batch stays queued for the next attempt; one in an arrival is logged and the arrival
+  dropped, so one bad message never blocks the others.
+- Recipient limits: the reference gives none for Exchange 2003, so none is enforced (chosen);
+  the request body limit (`Simulator.max_body`) bounds what one submission can carry.
 
 The transport log is the public folder `/public/Transport Log` (created on first use): one item
 per external recipient holding what left the organisation (class, subject, uid, sequence, `to` =
-that recipient). Tests read it with PROPFIND/SEARCH like any folder. Real Exchange keeps message
-tracking in log files instead; this folder is a simulator affordance.
+that recipient), without the MIME source (chosen: a log records the envelope, and one copy of a
+large meeting's source per recipient made the log grow with the square of the recipients). Tests
+read it with PROPFIND/SEARCH like any folder; mailbox users cannot write it (`auth`). Real
+Exchange keeps message tracking in log files instead; this folder is a simulator affordance.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import formataddr, getaddresses
 
-from exchange_sim.store import Mailbox, Store
+from exchange_sim.store import Mailbox, Queued, Store
 
 __all__ = [
     "CALENDAR_PROPS",
+    "DELIVERY_BATCH",
     "LOG_FOLDER",
     "NotAllowed",
     "NothingToSend",
     "SendError",
+    "deliver_pending",
     "meeting_props",
     "parse_addresses",
     "submit",
@@ -38,6 +60,10 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 LOG_FOLDER = "/public/Transport Log"
+DELIVERY_BATCH = 100  # recipients per delivery transaction (chosen)
+_DELIVERY = "delivery"  # queue kinds
+_ARRIVAL = "arrival"
+_LOGGED_ADDRESSES = 10  # a log line names at most this many recipients
 
 _CAL = "urn:schemas:calendar:"
 _MAPI = "http://schemas.microsoft.com/mapi/"
@@ -119,15 +145,14 @@ def submit(
     `mailbox` is the mailbox whose submission URI was used when there is no draft (default: the
     sender's own); with a draft it is the draft's mailbox. `sender` (the authenticated user) must
     be allowed to open it ("send as" granted by the configuration). Returns the recipient
-    addresses the message went to (local and external), in order.
+    addresses the message goes to (local and external), in order. Called inside a transaction,
+    the message is queued with it and delivered once the outermost transaction commits.
 
     Raises:
         NotAllowed: the sender may not use that mailbox, or From names someone else.
         NothingToSend: no recipients, or the source is a folder.
         store.NotFound: `source_path` does not exist.
     """
-    from exchange_sim import attendees  # circular: attendees answers through submit()
-
     with store.transaction():
         if source_path is not None:
             item = store.require(source_path)
@@ -145,30 +170,111 @@ def submit(
         if not recipients:
             raise NothingToSend("the message has no recipients")
         message = _finish(message, owner)
-        delivered: list[tuple[Mailbox, str]] = []
+        plan: list[list[str]] = []  # ["local", alias] | ["external", name, address]
         sent_to: list[str] = []
+        local_seen: set[str] = set()
         for name, address in recipients:
             local = _resolve(store, address)
-            if local is not None:
-                if local.email not in sent_to:  # `bob` and `bob@example.com` are one mailbox
-                    delivered.append((local, _deliver(store, local, message, raw)))
-                    sent_to.append(local.email)
-            else:
-                _log_external(store, owner, name, address, message, raw)
+            if local is None:
+                plan.append(["external", name, address])
                 sent_to.append(address)
+            elif local.email not in local_seen:  # `bob` and `bob@example.com` are one mailbox
+                local_seen.add(local.email)
+                plan.append(["local", local.alias])
+                sent_to.append(local.email)
         if save_in_sent:
             _save_in_sent(store, owner, message, raw)
         if source_path is not None:
             store.delete(source_path)
-        logger.info("%s sent %s %r as %s to %s", sender.alias, message.get(_CLASS),
-                    message.get(_SUBJECT), owner.alias, ", ".join(sent_to))
-    for local, path in delivered:
-        try:
-            with store.transaction():
-                attendees.on_arrival(store, local, path)
-        except Exception:
-            logger.exception("attendee behaviour of %s failed on %s", local.alias, path)
+        store.enqueue(_DELIVERY, {"owner": owner.alias, "recipients": plan, "next": 0},
+                      message, raw)
+        store.after_commit(lambda: deliver_pending(store))
+        shown = ", ".join(sent_to[:_LOGGED_ADDRESSES])
+        more = len(sent_to) - _LOGGED_ADDRESSES
+        logger.info("%s sent %s %r as %s to %s%s", sender.alias, message.get(_CLASS),
+                    message.get(_SUBJECT), owner.alias, shown,
+                    f" and {more} more" if more > 0 else "")
     return sent_to
+
+
+_pumping = threading.local()
+
+
+def deliver_pending(store: Store) -> None:
+    """Carry out every queued delivery, then every queued arrival, until none is left.
+
+    Safe from any thread at any time (each step is one transaction that re-reads the queue);
+    a call from inside a running pump of the same store returns at once (the pump goes on).
+    """
+    active: set[int] = _pumping.__dict__.setdefault("stores", set())
+    if id(store) in active:
+        return
+    active.add(id(store))
+    try:
+        while _deliver_step(store) or _arrival_step(store):
+            pass
+    finally:
+        active.discard(id(store))
+
+
+def _deliver_step(store: Store) -> bool:
+    """Deliver the next batch of the oldest queued message; False when none is queued."""
+    job: Queued | None = None
+    try:
+        with store.transaction():
+            job = store.next_queued(_DELIVERY)
+            if job is None:
+                return False
+            _deliver_batch(store, job)
+    except Exception:
+        logger.exception("delivery of queued message %s failed; it stays queued",
+                         job.id if job is not None else "?")
+        return False
+    return True
+
+
+def _deliver_batch(store: Store, job: Queued) -> None:
+    plan: list[list[str]] = job.meta["recipients"]
+    start = int(job.meta["next"])
+    end = min(start + DELIVERY_BATCH, len(plan))
+    owner = str(job.meta["owner"])
+    for entry in plan[start:end]:
+        if entry[0] == "local":
+            recipient = store.mailboxes.get(entry[1].lower())
+            if recipient is None:
+                logger.warning("mailbox %s no longer exists; message not delivered", entry[1])
+                continue
+            path = _deliver(store, recipient, job.props, job.body)
+            store.enqueue(_ARRIVAL, {"mailbox": recipient.alias, "path": path})
+        else:
+            _log_external(store, owner, entry[1], entry[2], job.props)
+    if end >= len(plan):
+        store.dequeue(job.id)
+    else:
+        store.update_queued(job.id, {**job.meta, "next": end})
+
+
+def _arrival_step(store: Store) -> bool:
+    """Process the oldest queued arrival (one transaction); False when none is queued."""
+    from exchange_sim import attendees  # circular: attendees answers through submit()
+
+    arrival: Queued | None = None
+    try:
+        with store.transaction():
+            arrival = store.next_queued(_ARRIVAL)
+            if arrival is None:
+                return False
+            recipient = store.mailboxes.get(str(arrival.meta["mailbox"]).lower())
+            if recipient is not None:
+                attendees.on_arrival(store, recipient, str(arrival.meta["path"]))
+            store.dequeue(arrival.id)
+    except Exception:
+        logger.exception("attendee behaviour failed on %s",
+                         arrival.meta.get("path") if arrival is not None else "?")
+        if arrival is None:
+            return False
+        store.dequeue(arrival.id)
+    return True
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -302,8 +408,8 @@ def _save_in_sent(store: Store, owner: Mailbox, message: Mapping[str, object],
     store.write(store.unique_name(folder, str(copy.get(_SUBJECT) or "")), copy, body=raw)
 
 
-def _log_external(store: Store, owner: Mailbox, name: str, address: str,
-                  message: Mapping[str, object], raw: bytes | None) -> None:
+def _log_external(store: Store, owner: str, name: str, address: str,
+                  message: Mapping[str, object]) -> None:
     if store.get(LOG_FOLDER) is None:
         store.mkcol(LOG_FOLDER, {"http://schemas.microsoft.com/exchange/outlookfolderclass":
                                  "IPF.Note"})
@@ -315,6 +421,5 @@ def _log_external(store: Store, owner: Mailbox, name: str, address: str,
     })
     entry.pop("urn:schemas:mailheader:cc", None)
     entry.pop("urn:schemas:httpmail:cc", None)
-    store.write(store.unique_name(LOG_FOLDER, str(entry.get(_SUBJECT) or "")), entry,
-                body=_strip_bcc(raw))
-    logger.info("transport log: %s → external %s", owner.alias, address)
+    store.write(store.unique_name(LOG_FOLDER, str(entry.get(_SUBJECT) or "")), entry)
+    logger.info("transport log: %s → external %s", owner, address)

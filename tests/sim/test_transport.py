@@ -159,7 +159,21 @@ def test_missing_draft_is_not_found(store: Store) -> None:
         transport.submit(store, store.mailboxes["alice"], "/exchange/alice/Drafts/nope.EML")
 
 
-def test_submission_is_all_or_nothing(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_refused_submission_changes_nothing(store: Store) -> None:
+    draft = store.folder_path("alice", "drafts") + "/req.EML"
+    store.write(draft, _request("bob@example.com", **{"urn:schemas:httpmail:from":
+                                                      "dave@example.com"}))
+    with pytest.raises(transport.NotAllowed):
+        transport.submit(store, store.mailboxes["alice"], draft)
+    assert store.get(draft) is not None
+    assert _classes(store, "bob", "inbox") == []
+    assert _classes(store, "alice", "sentitems") == []
+
+
+def test_failed_delivery_stays_queued_and_is_delivered_once(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Accepting is atomic (draft gone, Sent Items); a delivery batch that fails is rolled back
+    whole and kept, and the next pump delivers each recipient exactly once."""
     alice = store.mailboxes["alice"]
     draft = store.folder_path("alice", "drafts") + "/req.EML"
     store.write(draft, _request("bob@example.com, carol@example.com"))
@@ -170,13 +184,16 @@ def test_submission_is_all_or_nothing(store: Store, monkeypatch: pytest.MonkeyPa
             raise OSError("disk full")
         return real_write(path, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(store, "write", failing_write)
-    with pytest.raises(OSError):
-        transport.submit(store, alice, draft)
+    monkeypatch.setattr(store, "write", failing_write)  # the disk, not our code, fails
+    assert transport.submit(store, alice, draft) == ["bob@example.com", "carol@example.com"]
     monkeypatch.undo()
-    assert store.get(draft) is not None
-    assert _classes(store, "bob", "inbox") == []
-    assert _classes(store, "alice", "sentitems") == []
+    assert store.get(draft) is None
+    assert _classes(store, "alice", "sentitems") == ["IPM.Schedule.Meeting.Request"]
+    assert _classes(store, "bob", "inbox") == []  # bob was in the batch that failed
+    transport.deliver_pending(store)
+    transport.deliver_pending(store)
+    assert _classes(store, "bob", "inbox") == ["IPM.Schedule.Meeting.Request"]
+    assert _classes(store, "carol", "inbox") == ["IPM.Schedule.Meeting.Request"]
 
 
 # -- over HTTP -------------------------------------------------------------------------------
