@@ -12,6 +12,11 @@ on-arrival processing are not documented for Exchange 2003, so the details are i
 * A person with `auto_tentative` gets, as Outlook does on arrival, a tentative copy (TENTATIVE,
   responsestatus 5 not responded) keyed by uid; an update replaces it; a cancellation marks it
   cancelled (meetingstatus CANCELLED, FREE, subject "Canceled: ...").
+* A meeting is its uid AND its organizer (chosen; the reference does not describe how Exchange
+  2003 or Outlook match a message to a calendar item beyond the uid and the global object id,
+  §3.1): a message matches a booking or a copy only when both agree. The transport stamps the
+  organizer from the sending mailbox, so nobody can move, update or cancel someone else's
+  meeting by sending its uid with a higher sequence; such a request is a meeting of its own.
 * A message older than the calendar copy (lower sequence) is out of date and ignored.
 * A response (`Resp.*`) arriving at the organizer records `replytime` on the appointment with
   that uid. Responses never trigger anything else, so nothing can loop.
@@ -94,7 +99,7 @@ def respond(store: Store, attendee: Mailbox, path: str, answer: str,
     props = item.props
     _, _, busy, status = ANSWERS[answer]
     if answer == "decline":
-        existing = _find(store, attendee, props.get(_CAL + "uid"))
+        existing = _find(store, attendee, props)
         if existing is not None:
             store.delete(existing.path)
     else:
@@ -176,10 +181,18 @@ def _blocking(store: Store, mailbox: Mailbox) -> list[Item]:
             and i.props.get(_CAL + "instancetype") != 2]
 
 
-def _find(store: Store, mailbox: Mailbox, uid: object) -> Item | None:
+def _organizer(props: Mapping[str, object]) -> str:
+    return _address(props.get(_CAL + "organizer"))
+
+
+def _find(store: Store, mailbox: Mailbox, message: Mapping[str, object]) -> Item | None:
+    """`mailbox`'s calendar item of the meeting `message` is about: same uid, same organizer."""
+    uid = message.get(_CAL + "uid")
     if not uid:
         return None
-    matches = [i for i in _appointments(store, mailbox) if i.props.get(_CAL + "uid") == uid]
+    organizer = _organizer(message)
+    matches = [i for i in _appointments(store, mailbox)
+               if i.props.get(_CAL + "uid") == uid and _organizer(i.props) == organizer]
     matches.sort(key=lambda i: i.props.get(_CAL + "instancetype") not in (0, 1))
     return matches[0] if matches else None
 
@@ -187,7 +200,7 @@ def _find(store: Store, mailbox: Mailbox, uid: object) -> Item | None:
 def _place(store: Store, mailbox: Mailbox, message: Mapping[str, object], busy: str,
            status: int, *, replied: bool = False) -> None:
     """Create or replace `mailbox`'s calendar copy of the meeting described by `message`."""
-    existing = _find(store, mailbox, message.get(_CAL + "uid"))
+    existing = _find(store, mailbox, message)
     if existing is not None and _sequence(existing.props) > _sequence(message):
         logger.info("%s: out-of-date request for %s ignored", mailbox.alias,
                     message.get(_CAL + "uid"))
@@ -234,7 +247,7 @@ def _answer(store: Store, attendee: Mailbox, request: Mapping[str, object], answ
 
 def _room_request(store: Store, room: Mailbox, request: Mapping[str, object]) -> None:
     uid = request.get(_CAL + "uid")
-    booking = _find(store, room, uid)
+    booking = _find(store, room, request)
     if booking is not None and _sequence(booking.props) > _sequence(request):
         return  # out of date: the room already holds a newer version
     start = request.get(_CAL + "dtstart")
@@ -245,7 +258,9 @@ def _room_request(store: Store, room: Mailbox, request: Mapping[str, object]) ->
     conflict = False
     if wanted:
         low, high = min(s for s, _ in wanted), max(e for _, e in wanted)
-        taken = [span for item in _blocking(store, room) if item.props.get(_CAL + "uid") != uid
+        organizer = _organizer(request)
+        taken = [span for item in _blocking(store, room)
+                 if item.props.get(_CAL + "uid") != uid or _organizer(item.props) != organizer
                  for span in spans(item.props, low, high)]
         conflict = any(s < te and ts < e for s, e in wanted for ts, te in taken)
     if conflict:
@@ -257,13 +272,13 @@ def _room_request(store: Store, room: Mailbox, request: Mapping[str, object]) ->
 
 
 def _remove_booking(store: Store, room: Mailbox, cancel: Mapping[str, object]) -> None:
-    booking = _find(store, room, cancel.get(_CAL + "uid"))
+    booking = _find(store, room, cancel)
     if booking is not None and _sequence(booking.props) <= _sequence(cancel):
         store.delete(booking.path)
 
 
 def _cancel_copy(store: Store, person: Mailbox, cancel: Mapping[str, object]) -> None:
-    copy = _find(store, person, cancel.get(_CAL + "uid"))
+    copy = _find(store, person, cancel)
     if copy is None or _sequence(copy.props) > _sequence(cancel):
         return
     subject = str(copy.props.get(_SUBJECT) or "")
@@ -281,8 +296,18 @@ def _cancel_copy(store: Store, person: Mailbox, cancel: Mapping[str, object]) ->
 
 def _record_response(store: Store, organizer: Mailbox, response: Mapping[str, object]) -> None:
     """Keep it simple (chosen): the organizer's appointment records when the last answer came."""
-    appointment = _find(store, organizer, response.get(_CAL + "uid"))
+    appointment = _own_appointment(store, organizer, response.get(_CAL + "uid"))
     if appointment is not None:
         replied = response.get(_CAL + "replytime")
         store.write(appointment.path, {
             _CAL + "replytime": replied if isinstance(replied, datetime) else _now()})
+
+
+def _own_appointment(store: Store, organizer: Mailbox, uid: object) -> Item | None:
+    """The organizer's appointment with `uid` (one they organize: no organizer property, as
+    KB 308373 creates it, or their own address)."""
+    own = organizer.email.lower()
+    for item in _appointments(store, organizer):
+        if uid and item.props.get(_CAL + "uid") == uid and _organizer(item.props) in ("", own):
+            return item
+    return None
