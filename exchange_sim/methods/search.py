@@ -7,7 +7,9 @@ Rules kept here:
   included: DavMail lists sub-folders that way); `DEEP` all descendants; `HIERARCHICAL` the
   descendant folders. A scope path may be a store path (as DavMail sends it, unencoded), an
   encoded path, or an absolute URL on this server; a relative one is taken inside the request URL.
-  A scope the user may not open is 403; a missing one 404.
+  A scope the user may not open is 403; a missing one 404. Every traversal is filtered by the
+  rights of the user asking: rows in mailboxes they may not open are left out, whatever the
+  scope (`/exchange/` deep, shallow or hierarchical, `FROM ""` on it), as PROPFIND does.
 - Rows are filtered by `sql.matches` over stored + computed properties, sorted by ORDER BY, then
   cut by `Range: rows=` (`Content-Range: rows a-b; total=N`; 416 when the rows asked for are past
   the end of a non-empty result). An EMPTY result is 207 with no rows and
@@ -26,6 +28,7 @@ from __future__ import annotations
 from urllib.parse import urljoin, urlsplit
 
 from exchange_sim import sql
+from exchange_sim.auth import access_status
 from exchange_sim.http import Request, Response
 from exchange_sim.methods import HttpError, check_access, decode_path
 from exchange_sim.store import Item, NotFound, Store, normalize_path
@@ -64,12 +67,14 @@ def _scope_path(request: Request, store: Store, scope: str) -> str:
     return path
 
 
-def _rows(store: Store, query: sql.Query, path: str) -> list[Item]:
+def _rows(request: Request, store: Store, query: sql.Query, path: str) -> list[Item]:
+    """The items of the scope that the user asking may open."""
+    assert request.user is not None
     depth = query.scope.depth.lower()
-    if depth == "shallow":
-        return store.children(path)
-    items = store.descendants(path)
-    return [i for i in items if i.is_folder] if depth == "hierarchical" else items
+    items = store.children(path) if depth == "shallow" else store.descendants(path)
+    if depth == "hierarchical":
+        items = [i for i in items if i.is_folder]
+    return [i for i in items if access_status(store, request.user, i.path) is None]
 
 
 def handle(request: Request, store: Store) -> Response:
@@ -79,7 +84,7 @@ def handle(request: Request, store: Store) -> Response:
     if store.get(path) is None:
         raise NotFound(path)
     rows = []
-    for item in _rows(store, query, path):
+    for item in _rows(request, store, query, path):
         props = store.all_props(item)
         if sql.matches(query.where, props.get):
             rows.append((item, props))
