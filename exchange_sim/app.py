@@ -31,8 +31,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
 
+from cheroot.errors import MaxSizeExceeded
+
 from exchange_sim import responses, sql
-from exchange_sim.auth import Authenticator, access_status
+from exchange_sim.auth import WRITE_METHODS, Authenticator, access_status, write_status
 from exchange_sim.http import Headers, Request, Response
 from exchange_sim.methods import (
     Handler,
@@ -57,6 +59,7 @@ logger = logging.getLogger(__name__)
 
 MS_WEBSTORAGE = "6.5.7638"
 _DRAIN_LIMIT = 64 * 1024 * 1024
+_CHUNK_FRAMING = 64 * 1024  # room for chunk-size lines on top of max_body
 _HOST = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
 
 
@@ -308,25 +311,53 @@ class Simulator:
         return self._route(request, connection, entry)
 
     def _read_body(self, environ: dict[str, Any]) -> bytes | Response:
+        """The request body, or the answer that refuses it (then the connection closes).
+
+        A body the framing makes unreadable (a bad chunk size or chunk end, a chunk larger than
+        the limit, a connection that ends or stalls mid-body) is 400 and closes the connection:
+        what is left of it cannot be told apart from the next request (chosen; the reference
+        gives no status for it, 400 is HTTP.sys's answer to a malformed request).
+        """
         stream = environ.get("wsgi.input")
         length_text = str(environ.get("CONTENT_LENGTH") or "").strip()
         if stream is None:
             return b""
-        if length_text:
+        close = [("Connection", "close")]
+        chunked = "chunked" in str(environ.get("HTTP_TRANSFER_ENCODING", "")).lower()
+        if length_text and not chunked:
             if not length_text.isdigit():
-                return responses.error(400, "Bad Content-Length.")
+                return responses.error(400, "Bad Content-Length.", close)
             length = int(length_text)
             if length > self.max_body:
                 _drain(stream, length)
-                return responses.error(413, "The request body is too large.",
-                                       [("Connection", "close")])
-            return stream.read(length) if length else b""
-        if "chunked" not in str(environ.get("HTTP_TRANSFER_ENCODING", "")).lower():
+                return responses.error(413, "The request body is too large.", close)
+            if not length:
+                return b""
+            try:
+                data = bytes(stream.read(length))
+            except (OSError, ValueError):
+                return responses.error(400, "The request body ended early.", close)
+            if len(data) < length:
+                return responses.error(400, "The request body ended early.", close)
+            return data
+        if not chunked:
             return b""
-        data = stream.read(self.max_body + 1)
+        if getattr(stream, "maxlen", None) == 0:
+            # cheroot's chunked reader then refuses a chunk that claims more than the limit
+            # before waiting for it, instead of waiting for gigabytes that never come.
+            stream.maxlen = self.max_body + _CHUNK_FRAMING
+        try:
+            data = bytes(stream.read(self.max_body + 1))
+        except (ValueError, OverflowError, OSError, MaxSizeExceeded) as error:
+            too_large = isinstance(error, MaxSizeExceeded) or "Too Large" in str(error)
+            logger.info("%s %s: unreadable chunked body (%s)", environ.get("REQUEST_METHOD"),
+                        environ.get("PATH_INFO"), type(error).__name__)
+            if too_large:
+                return responses.error(413, "The request body is too large.", close)
+            return responses.error(400, "The chunked request body is malformed.", close)
         if len(data) > self.max_body:
-            return responses.error(413, "The request body is too large.", [("Connection", "close")])
-        return bytes(data)
+            return responses.error(413, "The request body is too large.", close)
+        return data
 
     # -- routing -------------------------------------------------------------------------------
 
@@ -344,6 +375,8 @@ class Simulator:
         entry["user"] = user.alias
         request.user = user
         denied = access_status(self.store, user, request.path)
+        if denied is None and request.method in WRITE_METHODS:
+            denied = write_status(self.store, user, request.path)
         if denied is not None:
             return responses.error(denied)
         command = (request.arg("cmd") or "").lower()
@@ -415,7 +448,10 @@ def _drain(stream: Any, length: int) -> None:
     """Read and drop a refused body so the client sees the 413 rather than a reset."""
     remaining = min(length, _DRAIN_LIMIT)
     while remaining > 0:
-        chunk = stream.read(min(remaining, 65536))
+        try:
+            chunk = stream.read(min(remaining, 65536))
+        except (OSError, ValueError):  # the client stopped sending: the answer still goes out
+            break
         if not chunk:
             break
         remaining -= len(chunk)

@@ -11,10 +11,15 @@ Rules kept here:
   user until it closes or sends a new NEGOTIATE.
 - User names: `alias`, `DOMAIN\\alias` (DOMAIN must be the configured one) or `alias@domain`
   (the mailbox's SMTP address). Passwords, cookies and Authorization headers are never logged.
-- Access: `/exchange/` and `/public/...` are open to any authenticated user; `/exchange/<alias>/`
-  only to its owner or an account whose `Mailbox.may_open(alias)` holds. An unknown alias is 404
-  (reference §8.1: 404 + MS-WebStorage = no mailbox). Denied is 403: the reference gives no status
-  for this case; 403 is IIS's "access denied".
+- Access: `/exchange/` and `/public/...` are open to any authenticated user for reading;
+  `/exchange/<alias>/` only to its owner or an account whose `Mailbox.may_open(alias)` holds. An
+  unknown alias is 404 (reference §8.1: 404 + MS-WebStorage = no mailbox). Denied is 403: the
+  reference gives no status for this case; 403 is IIS's "access denied".
+- Writing under `/public` (creating, changing, deleting, moving in or out) is refused to every
+  mailbox account with 401 (`write_status`). Chosen: the reference gives no default public-folder
+  rights; the only public content here is the server's own (the transport log, which the
+  transport writes directly, and free/busy), and the one answer it shows for a write there is
+  DavMail ignoring "401 unauthorized" on a PUT into a public folder (davmail-client §2.3).
 """
 
 from __future__ import annotations
@@ -40,7 +45,8 @@ from exchange_sim.http import Request, Response
 from exchange_sim.store import Mailbox, Store
 from exchange_sim.xml import url_for
 
-__all__ = ["MODES", "Authenticator", "access_status", "parse_cookies"]
+__all__ = ["MODES", "WRITE_METHODS", "Authenticator", "access_status", "parse_cookies",
+           "write_status"]
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +81,22 @@ def access_status(store: Store, user: Mailbox, path: str) -> int | None:
     if mailbox is None:
         return 404
     return None if user.may_open(mailbox.alias) else 403
+
+
+# Methods that change the resource at the request URL (POST: a folder post or an OWA form).
+WRITE_METHODS = frozenset({"PUT", "POST", "DELETE", "BDELETE", "PROPPATCH", "BPROPPATCH", "MOVE",
+                           "BMOVE", "MKCOL"})
+
+
+def write_status(store: Store, user: Mailbox, path: str) -> int | None:
+    """None when `user` may change `path`; else the refusal (see the module rules)."""
+    denied = access_status(store, user, path)
+    if denied is not None:
+        return denied
+    segments = [s for s in path.split("/") if s]
+    if segments and segments[0].lower() == "public":
+        return 401
+    return None
 
 
 @dataclass

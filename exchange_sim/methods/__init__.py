@@ -10,7 +10,8 @@ Rules kept here:
   requests that try to climb out of the vroot, and no client legitimately sends dot segments, so
   the simulator does not canonicalize them.
 - Secondary paths (Destination, batch targets, SEARCH scopes) pass the same access rule as the
-  request URL (`auth.access_status`).
+  request URL (`auth.access_status`), and the write rule (`auth.write_status`) where they are
+  changed (Destination, the sources of MOVE/BMOVE, BDELETE and BPROPPATCH targets).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, unquote_to_bytes, urljoin, urlsplit
 
 from exchange_sim import transport
-from exchange_sim.auth import access_status
+from exchange_sim.auth import access_status, write_status
 from exchange_sim.http import Request, Response
 from exchange_sim.store import (
     ROLES,
@@ -143,11 +144,13 @@ def conditions(request: Request) -> tuple[str | None, str | None]:
     return request.header("If-Match"), request.header("If-None-Match")
 
 
-def check_access(request: Request, store: Store, path: str) -> None:
+def check_access(request: Request, store: Store, path: str, *, write: bool = False) -> None:
+    """Raise the refusal when the user may not open (or, with `write`, change) `path`."""
     assert request.user is not None
-    status = access_status(store, request.user, path)
+    rule = write_status if write else access_status
+    status = rule(store, request.user, path)
     if status is not None:
-        raise HttpError(status, "Access denied." if status == 403 else "Not found.")
+        raise HttpError(status, "Not found." if status == 404 else "Access denied.")
 
 
 def destination(request: Request, store: Store) -> str:
@@ -164,7 +167,7 @@ def destination(request: Request, store: Store) -> str:
     elif not value.startswith("/"):
         value = urljoin(_encoded(request.path), value.split("?")[0])
     path = normalize_path(decode_path(value.split("?")[0] or "/"))
-    check_access(request, store, path)
+    check_access(request, store, path, write=True)  # a destination is always written
     return path
 
 

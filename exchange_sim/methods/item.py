@@ -116,7 +116,7 @@ def handle_post(request: Request, store: Store) -> Response:
 
 
 def _delete(request: Request, store: Store, path: str, if_match: str | None) -> None:
-    check_access(request, store, path)
+    check_access(request, store, path, write=True)
     if store.get(path) is None:
         raise NotFound(path)
     if is_protected(store, path):

@@ -37,7 +37,7 @@ __all__ = ["handle_copy", "handle_copy_batch", "handle_move", "handle_move_batch
 def _transfer(request: Request, store: Store, source: str, target: str, *, move: bool
               ) -> tuple[int, str]:
     """Move or copy one resource; returns (status, final path)."""
-    check_access(request, store, source)
+    check_access(request, store, source, write=move)
     item = store.get(source)
     if item is None:
         raise NotFound(source)

@@ -86,7 +86,7 @@ def handle_batch(request: Request, store: Store) -> Response:
     all_ok = True
     for _, path in targets:
         try:
-            check_access(request, store, path)
+            check_access(request, store, path, write=True)
             if update.failed:
                 answer.add(path, _failure(update))
                 all_ok = False
