@@ -9,6 +9,7 @@ Rules kept here:
   `X-Powered-By: ASP.NET`. An unexpected exception is logged with its traceback and answered with
   a bare 500 page: no traceback ever reaches the wire.
 - Bodies over `max_body` are 413 before anything is parsed.
+- `python -m exchange_sim -v` logs one line per request (`_log_request`), without credentials.
 - Test support: `log` records every request (method, decoded path, user, status, time);
   `faults` makes the next N requests matching a regex on "METHOD /path?query" answer a status,
   wait, or lose their connection (`DropConnection`, which the server turns into a closed socket
@@ -56,6 +57,7 @@ from exchange_sim.xml import XmlError
 __all__ = ["HANDLERS", "DropConnection", "Faults", "LogEntry", "RequestLog", "Simulator"]
 
 logger = logging.getLogger(__name__)
+request_logger = logging.getLogger("exchange_sim.requests")
 
 MS_WEBSTORAGE = "6.5.7638"
 _DRAIN_LIMIT = 64 * 1024 * 1024
@@ -252,6 +254,7 @@ class Simulator:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
                  ) -> Iterable[bytes]:
+        started = time.monotonic()
         method = str(environ.get("REQUEST_METHOD", "GET")).upper()
         raw_path, raw_query = _raw_target(environ)
         entry = {"method": method, "path": raw_path, "user": None, "query": raw_query}
@@ -260,12 +263,14 @@ class Simulator:
         except DropConnection:
             self.log.append(LogEntry(method, str(entry["path"]), entry["user"], 0, time.time(),
                                      raw_query))
+            _log_request(entry, 0, started)
             raise
         except Exception:
             logger.error("unexpected error on %s %s", method, raw_path, exc_info=True)
             response = responses.error(500, "The server encountered an internal error.")
         self.log.append(LogEntry(method, str(entry["path"]), entry["user"], response.status,
                                  time.time(), raw_query))
+        _log_request(entry, response.status, started)
         body = b"" if method == "HEAD" else response.body
         headers = [(k, v) for k, v in response.headers if k.lower() != "content-length"]
         if response.status != 204:
@@ -420,6 +425,20 @@ class Simulator:
         if found is None:
             return responses.not_found()
         return login.welcome_page(request, self.store, found.path)
+
+
+def _log_request(entry: dict[str, Any], status: int, started: float) -> None:
+    """One DEBUG line per request on `exchange_sim.requests` (`python -m exchange_sim -v`):
+    method, decoded path, the OWA command if any, status, user, duration. Never the rest of the
+    query, a header, a cookie or a body, so no credential can reach the log."""
+    if not request_logger.isEnabledFor(logging.DEBUG):
+        return
+    command = parse_qs(str(entry.get("query") or "")).get("Cmd") or parse_qs(
+        str(entry.get("query") or "")).get("cmd")
+    request_logger.debug(
+        "%s %s%s %s user=%s %.1f ms", entry["method"], entry["path"],
+        f" Cmd={command[0][:40]}" if command else "", status or "dropped",
+        entry["user"] or "-", (time.monotonic() - started) * 1000)
 
 
 def _raw_target(environ: dict[str, Any]) -> tuple[str, str]:

@@ -1,13 +1,17 @@
 """Request hygiene (issue 8 item 10): malformed bodies get 400 and a closed connection, never a
 500 or a traceback; `/public` (the transport log included) is read-only to mailbox users while
-the transport still writes the log.
+the transport still writes the log; `python -m exchange_sim -v` logs each request, no secrets.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
+import re
+import signal
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -15,7 +19,7 @@ import requests
 
 from exchange_sim.server import RunningSimulator
 from tests.sim.conftest import logged_in
-from tests.sim.davclient import items_in, propfind, proppatch
+from tests.sim.davclient import items_in, login_fba, propfind, proppatch
 from tests.sim.test_transport import LOG, send_meeting
 
 SUBJECT = "urn:schemas:httpmail:subject"
@@ -130,3 +134,35 @@ def test_service_account_cannot_write_public_either(sim: RunningSimulator, logge
     with logged_in(sim, "svc-calbridge") as admin:
         assert admin.delete(sim.base_url + logged).status_code == 401
     assert len(_log_subjects(sim)) == 1
+
+
+# -- python -m exchange_sim -v logs every request -----------------------------------------------
+
+
+def test_verbose_logs_one_line_per_request_without_credentials() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "exchange_sim", "-v", "--port", "0", "--data", ":memory:"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = process.stdout.readline() if process.stdout else ""
+        found = re.search(r"(http://\S+)/exchange/", first)
+        assert found, first
+        url = found.group(1)
+        with requests.Session() as session:
+            login_fba(session, url, "alice", "demo")
+            cookies = [c.value for c in session.cookies]
+            answer = propfind(session, url + "/exchange/alice/", ["DAV:displayname"])
+            assert answer.status_code == 207
+            assert session.get(url + "/exchange/bob/", headers={"Translate": "f"}) \
+                .status_code == 403
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, log = process.communicate(timeout=20)
+    assert process.returncode == 0
+    lines = [line for line in log.splitlines() if "exchange_sim.requests" in line]
+    assert re.search(r"PROPFIND /exchange/alice/ 207 user=alice [0-9.]+ ms", log), log
+    assert re.search(r"GET /exchange/bob/ 403 user=alice [0-9.]+ ms", log), log
+    assert re.search(r"POST /exchweb/bin/auth/owaauth.dll 302 user=- [0-9.]+ ms", log), log
+    assert len(lines) >= 5  # the logon's requests, the PROPFIND and the GET
+    for secret in ("demo", *cookies):
+        assert secret not in log
