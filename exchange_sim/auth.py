@@ -36,8 +36,10 @@ import threading
 import time
 import uuid
 import weakref
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from exchange_sim import responses
@@ -106,9 +108,13 @@ class _Session:
     last_seen: float
 
 
+if TYPE_CHECKING:
+    from spnego import ContextProxy
+
+
 @dataclass
 class _NtlmState:
-    context: object | None = None
+    context: ContextProxy | None = None
     mailbox: Mailbox | None = None
 
 
@@ -245,10 +251,8 @@ class Authenticator:
     def _conn_state(self, connection: object, *, create: bool) -> _NtlmState | None:
         if connection is None:
             return None
-        if isinstance(connection, str):
-            table: dict[object, _NtlmState] = self._by_addr  # type: ignore[assignment]
-        else:
-            table = self._by_conn  # type: ignore[assignment]
+        table: MutableMapping[Any, _NtlmState] = (
+            self._by_addr if isinstance(connection, str) else self._by_conn)
         state = table.get(connection)
         if state is None and create:
             state = table[connection] = _NtlmState()
@@ -274,7 +278,7 @@ class Authenticator:
                 previous = os.environ.get("NTLM_USER_FILE")
                 os.environ["NTLM_USER_FILE"] = str(self._ntlm_file)
                 try:
-                    answer = state.context.step(raw)  # type: ignore[attr-defined]
+                    answer = state.context.step(raw)
                 finally:
                     if previous is None:
                         os.environ.pop("NTLM_USER_FILE", None)
@@ -284,16 +288,16 @@ class Authenticator:
             logger.info("NTLM handshake failed: %s", type(error).__name__)
             state.context = None
             return responses.unauthorized(["NTLM"])
-        if not state.context.complete:  # type: ignore[attr-defined]
+        if not state.context.complete:
             return responses.unauthorized(["NTLM " + base64.b64encode(answer or b"").decode()])
-        principal = state.context.client_principal or ""  # type: ignore[attr-defined]
+        principal = state.context.client_principal or ""
         state.context, state.mailbox = None, self.resolve(principal)
         if state.mailbox is None:
             logger.info("NTLM principal %r has no mailbox", principal)
             return responses.unauthorized(["NTLM"])
         return state.mailbox
 
-    def _new_context(self) -> object:
+    def _new_context(self) -> ContextProxy:
         import spnego  # imported lazily: only the ntlm mode needs it
 
         with _NTLM_ENV_LOCK:

@@ -49,7 +49,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 import icalendar
@@ -318,7 +318,10 @@ def _vtimezone(component: icalendar.cal.Component) -> icalendar.Timezone:
     """
     zone = icalendar.Timezone()
     zone.update(component)
-    zone.subcomponents = list(component.subcomponents)
+    # The private component's children are the zone's STANDARD/DAYLIGHT observances (icalendar
+    # types a Timezone's children as those classes; the parser gives them as Components).
+    zone.subcomponents = cast("list[icalendar.TimezoneStandard | icalendar.TimezoneDaylight]",
+                              list(component.subcomponents))
     for observance in zone.subcomponents:
         for rule in _as_list(observance.get("RRULE")):
             keys = {str(k).upper() for k in rule}
@@ -386,9 +389,14 @@ def _to_utc(value: object, tzid: object, resolve: _Resolver) -> datetime:
     raise MimeError(f"broken iCalendar: expected a date or date-time, got {type(value).__name__}")
 
 
+def _value(event: icalendar.cal.Component, name: str) -> Any:
+    """The `.dt` of a date, date-time or duration property (Any: icalendar types a property
+    lookup as the union of every property class)."""
+    return event[name].dt  # type: ignore[union-attr]  # only date/time/duration names come here
+
+
 def _prop_time(event: icalendar.cal.Component, name: str, resolve: _Resolver) -> datetime:
-    prop = event[name]
-    return _to_utc(prop.dt, prop.params.get("TZID"), resolve)
+    return _to_utc(_value(event, name), event[name].params.get("TZID"), resolve)
 
 
 def _time_list(event: icalendar.cal.Component, name: str, resolve: _Resolver) -> list[datetime]:
@@ -402,7 +410,8 @@ def _time_list(event: icalendar.cal.Component, name: str, resolve: _Resolver) ->
     return result
 
 
-def _as_list(value: object) -> list[object]:
+def _as_list(value: object) -> list[Any]:
+    # Any: icalendar's property values (vRecur, vDDDLists, vCalAddress, ...) share no type.
     if value is None:
         return []
     return list(value) if isinstance(value, list) else [value]
@@ -419,13 +428,13 @@ def _event_props(event: icalendar.cal.Component, resolve: _Resolver) -> dict[str
 
     is_date = False
     if "DTSTART" in event:
-        start_value = event["DTSTART"].dt
+        start_value = _value(event, "DTSTART")
         is_date = isinstance(start_value, date) and not isinstance(start_value, datetime)
         start = _prop_time(event, "DTSTART", resolve)
         if "DTEND" in event:
             end = _prop_time(event, "DTEND", resolve)
         elif "DURATION" in event:
-            end = start + event["DURATION"].dt
+            end = start + _value(event, "DURATION")
         else:
             end = start + (timedelta(days=1) if is_date else timedelta(0))
         if end < start:
@@ -613,7 +622,7 @@ def render(props: dict[str, object], raw: bytes | None) -> bytes:
             ics, subtype="calendar", charset="utf-8", cte="quoted-printable",
             params={"method": method},
         )  # fmt: skip
-        calendar_part = msg.get_payload()[1]
+        calendar_part = list(msg.iter_parts())[1]
         del calendar_part["MIME-Version"]
         calendar_part["Content-class"] = _one_line(content_class)
         # Deterministic, and safe: "=" never appears unencoded in a quoted-printable body.

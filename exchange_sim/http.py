@@ -23,7 +23,8 @@ class Headers(dict[str, str]):
         for key, value in (items or {}).items():
             self[key.lower()] = value
 
-    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
+    # Narrower than dict.get's overloads on purpose: keys and values are always text here.
+    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]  # see above
         return super().get(key.lower(), default)
 
 

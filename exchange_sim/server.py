@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from cheroot import wsgi
 
@@ -28,8 +28,9 @@ logger = logging.getLogger(__name__)
 class _Gateway(wsgi.Gateway_10):
     """WSGI 1.0 gateway that exposes the connection and honours `Connection: close`."""
 
-    def get_environ(self) -> dict[str, Any]:
-        environ: dict[str, Any] = super().get_environ()
+    # cheroot's stub gives the base Gateway.get_environ a None result; Gateway_10's is the dict.
+    def get_environ(self) -> dict[str, Any]:  # type: ignore[override]  # see the line above
+        environ = cast("dict[str, Any]", super().get_environ())
         environ["exchange_sim.connection"] = self.req.conn
         return environ
 

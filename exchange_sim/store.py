@@ -185,7 +185,7 @@ def _decode(data: Mapping[str, object]) -> object:
     if kind == "x":
         return base64.b64decode(str(value))
     if kind == "l":
-        return [_decode(v) for v in value]  # type: ignore[union-attr, arg-type]
+        return [_decode(v) for v in value] if isinstance(value, list) else []
     if kind == "s":
         return str(value)
     return value

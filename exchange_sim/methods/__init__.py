@@ -17,6 +17,7 @@ Rules kept here:
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET  # only the types; parsing goes through exchange_sim.xml
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote_to_bytes, urljoin, urlsplit
@@ -28,6 +29,7 @@ from exchange_sim.store import (
     ROLES,
     AlreadyExists,
     Conflict,
+    Mailbox,
     NotFound,
     PreconditionFailed,
     Store,
@@ -51,6 +53,7 @@ __all__ = [
     "parse_propertyupdate",
     "status_of",
     "target_paths",
+    "user_of",
 ]
 
 Handler = Callable[[Request, Store], Response]
@@ -144,11 +147,17 @@ def conditions(request: Request) -> tuple[str | None, str | None]:
     return request.header("If-Match"), request.header("If-None-Match")
 
 
+def user_of(request: Request) -> Mailbox:
+    """The authenticated mailbox (the router authenticates before any handler runs)."""
+    if request.user is None:
+        raise HttpError(401, "Not authenticated.")
+    return request.user
+
+
 def check_access(request: Request, store: Store, path: str, *, write: bool = False) -> None:
     """Raise the refusal when the user may not open (or, with `write`, change) `path`."""
-    assert request.user is not None
     rule = write_status if write else access_status
-    status = rule(store, request.user, path)
+    status = rule(store, user_of(request), path)
     if status is not None:
         raise HttpError(status, "Not found." if status == 404 else "Access denied.")
 
@@ -171,14 +180,14 @@ def destination(request: Request, store: Store) -> str:
     return path
 
 
-def target_paths(request: Request, store: Store, root: object) -> list[tuple[str, str]]:
+def target_paths(request: Request, store: Store, root: ET.Element) -> list[tuple[str, str]]:
     """(href as sent, decoded path) for each `<D:target><D:href>` of a batch request.
 
     Relative hrefs are names inside the request folder (reference §5.5).
     """
     folder = _encoded(request.path if request.path.endswith("/") else request.path + "/")
     result = []
-    for target in children(root, DAV, "target"):  # type: ignore[arg-type]
+    for target in children(root, DAV, "target"):
         for href in children(target, DAV, "href"):
             text = (href.text or "").strip()
             if not text:
@@ -227,13 +236,12 @@ class Update:
                                            if n not in self.set and n not in self.remove)]
 
 
-def parse_propertyupdate(root: object) -> Update:
+def parse_propertyupdate(root: ET.Element) -> Update:
     """`<D:propertyupdate><D:set><D:prop>…</D:prop></D:set><D:remove>…</D:remove>`."""
-    element = root
-    if getattr(element, "tag", None) != f"{{{DAV}}}propertyupdate":
+    if root.tag != f"{{{DAV}}}propertyupdate":
         raise XmlError("expected DAV:propertyupdate")
     update = Update()
-    for action in element:  # type: ignore[attr-defined]
+    for action in root:
         kind = local(action.tag) if action.tag.startswith(f"{{{DAV}}}") else ""
         if kind not in ("set", "remove"):
             continue

@@ -33,6 +33,7 @@ from exchange_sim.methods import (
     location_headers,
     status_of,
     target_paths,
+    user_of,
 )
 from exchange_sim.store import NotFound, Store, StoreError
 from exchange_sim.xml import DAV, MultiStatus, XmlError, parse_xml
@@ -71,7 +72,7 @@ def _submit(request: Request, store: Store, raw: bytes) -> Response:
         raise HttpError(415, "The submission URI takes message/rfc822.")
     if media == "message/rfc821":  # MAIL FROM / RCPT TO envelope lines, blank line, message
         raw = re.split(rb"\r?\n\r?\n", raw, maxsplit=1)[-1]
-    transport.submit(store, request.user, None, props=_promote(raw),  # type: ignore[arg-type]
+    transport.submit(store, user_of(request), None, props=_promote(raw),
                      body=raw, save_in_sent=flag(request, "Saveinsent", True),
                      mailbox=store.owner_of(request.path))
     return Response(200)

@@ -27,6 +27,7 @@ from exchange_sim.methods import (
     is_protected,
     status_of,
     target_paths,
+    user_of,
 )
 from exchange_sim.store import NotFound, Store, StoreError
 from exchange_sim.xml import DAV, MultiStatus, XmlError, parse_xml, url_for
@@ -47,10 +48,10 @@ def _transfer(request: Request, store: Store, source: str, target: str, *, move:
         save = flag(request, "Saveinsent", True)
         owner = store.owner_of(target)
         if move:
-            transport.submit(store, request.user, item.path,  # type: ignore[arg-type]
+            transport.submit(store, user_of(request), item.path,
                              save_in_sent=save, mailbox=owner)
         else:
-            transport.submit(store, request.user, None,  # type: ignore[arg-type]
+            transport.submit(store, user_of(request), None,
                              props=dict(item.props), body=item.body, save_in_sent=save,
                              mailbox=owner)
         return 201, target

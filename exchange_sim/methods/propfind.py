@@ -16,6 +16,8 @@ Rules kept here:
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET  # only the types; parsing goes through exchange_sim.xml
+
 from exchange_sim import responses
 from exchange_sim.http import Request, Response
 from exchange_sim.methods import HttpError, check_access, flag, target_paths
@@ -36,7 +38,7 @@ def _depth(request: Request) -> str:
     return value
 
 
-def _parse(body: bytes) -> tuple[str, list[str], object | None]:
+def _parse(body: bytes) -> tuple[str, list[str], ET.Element | None]:
     """(mode, names, root) where mode is prop | allprop | propname."""
     if not body.strip():
         return "allprop", [], None

@@ -28,6 +28,7 @@ from exchange_sim.methods import (
     parse_propertyupdate,
     status_of,
     target_paths,
+    user_of,
 )
 from exchange_sim.store import NotFound, Store, StoreError
 from exchange_sim.xml import MultiStatus, parse_xml
@@ -54,7 +55,7 @@ def handle(request: Request, store: Store) -> Response:
         answer.add(request.path, _failure(update))
         return responses.multistatus(answer.render())
     if store.is_submission(request.path):
-        transport.submit(store, request.user, None, props=update.set,  # type: ignore[arg-type]
+        transport.submit(store, user_of(request), None, props=update.set,
                          save_in_sent=flag(request, "Saveinsent", True),
                          mailbox=store.owner_of(request.path))
         if brief:
