@@ -7,6 +7,12 @@ its folder's `repl:contenttag`, and raises typed errors (`NotFound`, `Conflict`,
 `PreconditionFailed`) that the HTTP layer turns into status codes. Properties that Exchange
 computes (etag, displayname, permanenturl, folder URLs on the mailbox root, ...) come from
 `computed()`; values that are URLs come back as `PathRef` so the HTTP layer can make them absolute.
+
+The store also keeps work that must survive a crash (the `queue` table: the transport's pending
+deliveries and arrivals), written in the same transactions as the items it concerns, and runs
+`after_commit` callbacks once the outermost transaction has committed, outside the lock.
+Longer than ~400 lines for a reason: everything that must share the one connection and the one
+lock (items, counters, the queue) lives here.
 """
 
 from __future__ import annotations

@@ -206,7 +206,9 @@ def deliver_pending(store: Store) -> None:
     Safe from any thread at any time (each step is one transaction that re-reads the queue);
     a call from inside a running pump of the same store returns at once (the pump goes on).
     """
-    active: set[int] = _pumping.__dict__.setdefault("stores", set())
+    active: set[int] | None = getattr(_pumping, "stores", None)
+    if active is None:
+        active = _pumping.stores = set()
     if id(store) in active:
         return
     active.add(id(store))

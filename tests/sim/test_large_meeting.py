@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from exchange_sim.server import RunningSimulator
+from exchange_sim.store import Store
 from tests.sim.conftest import logged_in
 from tests.sim.davclient import parse_multistatus, propfind
 from tests.sim.test_transport import LOG, send_meeting
@@ -62,3 +63,18 @@ def _log_started(session: requests.Session, base: str) -> bool:
         return False
     (props,) = parse_multistatus(answer.content).values()
     return int(str(props[200].get("DAV:objectcount", 0))) > 0
+
+
+def test_unique_names_stay_unique_and_numbered_after_many_clashes() -> None:
+    store = Store()
+    folder = store.folder_path("alice", "inbox")
+    for _ in range(300):
+        store.write(store.unique_name(folder, "Same subject"), {})
+    names = [item.name for item in store.children(folder)]
+    assert len(set(names)) == 300
+    assert "Same subject.EML" in names and "Same subject-300.EML" in names
+    store.delete(f"{folder}/Same subject.EML")  # the plain name is free again: used first
+    assert store.unique_name(folder, "Same subject") == f"{folder}/Same subject.EML"
+    assert store.unique_name(folder, "same SUBJECT").endswith("/same SUBJECT.EML")
+    store.write(f"{folder}/Same subject.EML", {})
+    assert store.unique_name(folder, "same SUBJECT").endswith("/same SUBJECT-301.EML")
