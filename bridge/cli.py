@@ -313,5 +313,11 @@ def _engine(config: Config) -> _EngineContext:
     return _EngineContext(config)
 
 
+# `calbridge check` lives in its own package (bridge/check/); registered here.
+from bridge.check.command import check as _check  # noqa: E402
+
+main.add_command(_check)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
