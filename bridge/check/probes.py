@@ -7,6 +7,8 @@ Rules kept here:
 - **A failed step skips what depends on it** (no TLS → no logon probe → no login → no
   mailboxes), so the first failure is the one the administrator reads; the CalDAV row does not
   depend on Exchange and is always checked.
+- **Nothing is sent to the CalDAV port's holder** (it may not be calbridge): it is identified
+  from /proc (`bridge.check.listener`).
 - **Short connect time-outs, no retries**: an unreachable host is reported in seconds.
 - The Exchange client is the bridge's own (`ExchangeSession`, `Mailbox`); only the anonymous
   logon probe and the TLS handshake are done here directly, because the client always sends
@@ -23,9 +25,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import urlsplit
 
-import defusedxml.ElementTree
 import requests
 
 from bridge.check.findings import (
@@ -38,6 +39,7 @@ from bridge.check.findings import (
     tls_failed,
     unreachable,
 )
+from bridge.check.listener import find_holder
 from bridge.config import LOOPBACK, Config, ConfigError, UserConfig, load_config
 from bridge.exchange import errors
 from bridge.exchange.http import DEFAULT_USER_AGENT, Credentials, ExchangeSession, SessionConfig
@@ -47,7 +49,6 @@ from bridge.exchange.offered_auth import offered_auth
 __all__ = ["CONNECT_TIMEOUT", "run_checks"]
 
 CONNECT_TIMEOUT = 5.0  # seconds; a real server on a LAN or VPN connects well within this
-CALDAV_TIMEOUT = 5.0
 FREEBUSY_WINDOW = timedelta(hours=2)
 
 
@@ -337,53 +338,13 @@ def _bind_error(host: str, port: int) -> OSError | None:
     return None
 
 
-_PROPFIND = (b'<?xml version="1.0" encoding="utf-8"?>'
-             b'<propfind xmlns="DAV:"><prop><resourcetype/></prop></propfind>')
-
-
 def _is_this_calbridge(config: Config) -> tuple[bool, str]:
-    """Is the listener the calbridge serving `config.state_dir`?
-
-    The listener must accept the first user's CalDAV password and list, under that user, the
-    same collections as `<state_dir>/collections/collection-root/<user>/` holds on disk.
-    """
-    user = config.users[0]
-    wildcard = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # noqa: S104 - a listen address read, not bound
-    host = wildcard.get(config.caldav_host, config.caldav_host)
-    netloc = f"[{host}]" if ":" in host else host
-    url = f"http://{netloc}:{config.caldav_port}/{quote(user.name)}/"
-    try:
-        with requests.Session() as http:
-            http.trust_env = False
-            response = http.request(
-                "PROPFIND", url, data=_PROPFIND,
-                headers={"Depth": "1", "Content-Type": "application/xml"},
-                auth=(user.name, user.caldav_password.reveal()),
-                timeout=CALDAV_TIMEOUT,
-            )
-    except requests.RequestException as error:
-        return False, f"no CalDAV answer: {type(error).__name__}"
-    if response.status_code != 207:
-        return False, f"PROPFIND /{user.name}/ as {user.name} answered HTTP " \
-                      f"{response.status_code}"
-    try:
-        root = defusedxml.ElementTree.fromstring(response.content)
-    except Exception:  # any parse failure means "not our Radicale"
-        return False, "PROPFIND answer is not WebDAV XML"
-    principal = f"/{user.name}/"
-    paths = [urlsplit((href.text or "").strip()).path for href in root.iter("{DAV:}href")]
-    served = {
-        unquote(path.rstrip("/").rsplit("/", 1)[-1])
-        for path in paths
-        if path and path.rstrip("/") + "/" != principal
-    }
-    folder = config.state_dir / "collections" / "collection-root" / user.name
-    try:
-        on_disk = {p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")}
-    except PermissionError:
-        return False, f"cannot read {folder}: run check as the service's user"
-    except OSError:
-        return False, f"a CalDAV server, but not one serving {config.state_dir}"
-    if served != on_disk:
-        return False, f"a CalDAV server, but its calendars are not those of {config.state_dir}"
-    return True, ""
+    """Is the listener the calbridge serving `config.state_dir`? (See `listener`.)"""
+    holder = find_holder(config.caldav_port, config.state_dir / "bridge.sqlite")
+    if holder is None:
+        return False, "this system does not say which program (no /proc)"
+    if holder.pid is None:
+        return False, "a program of another user; run check as the service's user or root"
+    if holder.has_database:
+        return True, ""
+    return False, f"pid {holder.pid}: {holder.command or '?'}; not one serving {config.state_dir}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bridge.check.findings import Finding, Status, auth_finding, exit_code, tls_failed
+from bridge.check.listener import listening_inodes
 from bridge.exchange.offered_auth import challenge_schemes, offered_auth
 
 LOGON = "https://mail.example.com/exchweb/bin/auth/owalogon.asp?url=https%3A%2F%2Fm%2Fexchange%2F&reason=0"
@@ -68,3 +69,21 @@ def test_exit_code_counts_failures_only() -> None:
     ok, warn, skip = (Finding(1, s, "") for s in (Status.OK, Status.WARN, Status.SKIP))
     assert exit_code([ok, warn, skip]) == 0
     assert exit_code([ok, Finding(8, Status.FAIL, "taken")]) == 1
+
+
+def test_listening_inodes_from_proc_net_tcp() -> None:
+    table = [
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  "
+        "timeout inode",
+        "   0: 0100007F:1470 00000000:0000 0A 00000000:00000000 00:00000000 00000000   998"
+        "        0 4711 1 0000000000000000 100 0 0 10 0",
+        "   1: 0100007F:1470 0100007F:C350 01 00000000:00000000 00:00000000 00000000   998"
+        "        0 4712 1 0000000000000000 20 4 30 10 -1",  # an established connection
+        "   2: 00000000000000000000000000000000:1470 00000000000000000000000000000000:0000 0A "
+        "00000000:00000000 00:00000000 00000000   998        0 4713 1 0 100 0 0 10 0",
+        "   3: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0"
+        "        0 4714 1 0000000000000000 100 0 0 10 0",
+    ]
+    assert listening_inodes(table, 5232) == {"4711", "4713"}
+    assert listening_inodes(table, 8080) == {"4714"}
+    assert listening_inodes(table, 1) == set()

@@ -317,10 +317,14 @@ def test_caldav_port_taken_by_another_program(tmp_path: Path) -> None:
         squatter.listen()
         port = squatter.getsockname()[1]
         code, _, rows = run_check(write_config(tmp_path, sim.base_url, "fba", caldav_port=port))
+        squatter.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            squatter.accept()  # nobody connected: no CalDAV password went to the squatter
     assert code == 1
     caldav = rows["CalDAV port"]
     assert caldav.status == "FAIL" and "taken by another program" in caldav.detail
     assert "caldav.port" in caldav.fix
+    assert f"pid {os.getpid()}" in caldav.detail  # the holder is named
     assert rows["mailbox alice"].status == "ok"  # only the CalDAV row failed
 
 
