@@ -176,19 +176,19 @@ def auth_finding(configured: str, offered: OfferedAuth, *, https: bool) -> Findi
         )
     if not offered.modes:
         return Finding(
-            4, Status.WARN, f"could not tell the logon mode: {offered.describe()}",
+            4, Status.WARN, f"could not tell the logon mode: GET /exchange/ → {offered.describe()}",
             "an Exchange 2003 OWA answers 401 or a redirect to owalogon.asp: "
             "is exchange.url the OWA server, not a proxy page?",
         )
     offered_names = ", ".join(_MODE_NAMES[m] for m in sorted(offered.modes))
     if configured in offered.modes:
-        return Finding(4, Status.OK, f"server offers {offered.describe()}; "
+        return Finding(4, Status.OK, f"GET /exchange/ → {offered.describe()}; "
                                      f"exchange.auth = {configured!r} matches")
     choice = "fba" if "fba" in offered.modes else sorted(offered.modes)[0]
     return Finding(
         4, Status.FAIL,
         f"exchange.auth = {configured!r}, but the server offers {offered_names} "
-        f"({offered.describe()})",
+        f"(GET /exchange/ → {offered.describe()})",
         f'set exchange.auth = "{choice}"',
     )
 

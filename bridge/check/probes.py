@@ -122,11 +122,17 @@ def _probe_connect(host: str, port: int) -> Finding:
 
 
 def _probe_tls(config: Config, host: str, port: int) -> Finding:
+    context = ssl.create_default_context()
     if config.insecure:
-        context = ssl._create_unverified_context()  # noqa: S323 - the configured opt-out
-    else:
-        cafile = config.verify if isinstance(config.verify, str) else None
-        context = ssl.create_default_context(cafile=cafile)
+        context.check_hostname = False  # the configured opt-out; reported as a warning below
+        context.verify_mode = ssl.CERT_NONE
+    elif isinstance(config.verify, str):
+        try:
+            context = ssl.create_default_context(cafile=config.verify)
+        except (ssl.SSLError, OSError) as error:
+            return Finding(3, Status.FAIL, f"cannot load the CA bundle {config.verify}: {error}",
+                           "exchange.verify must name a file of PEM certificates "
+                           "(-----BEGIN CERTIFICATE-----)")
     try:
         with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT) as raw, \
                 context.wrap_socket(raw, server_hostname=host) as tls:

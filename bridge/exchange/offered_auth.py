@@ -31,13 +31,16 @@ class OfferedAuth:
     """What the server answered: the calbridge modes it allows and the raw scheme names."""
 
     modes: frozenset[str]  # subset of {"fba", "basic", "ntlm"}
-    schemes: tuple[str, ...]  # as the server spelled them: "Basic", "NTLM", "Negotiate", "forms"
+    schemes: tuple[str, ...]  # WWW-Authenticate schemes as spelled: "Basic", "NTLM", "Negotiate"
     status: int
 
     def describe(self) -> str:
+        """What the server answered, e.g. "HTTP 401 with NTLM, Basic"."""
+        if "fba" in self.modes:
+            return f"HTTP {self.status} to the forms logon page"
         if not self.schemes:
-            return f"no logon offered (HTTP {self.status})"
-        return ", ".join(self.schemes)
+            return f"HTTP {self.status}, no logon asked for"
+        return f"HTTP {self.status} with " + ", ".join(self.schemes)
 
 
 def challenge_schemes(header_values: Iterable[str]) -> tuple[str, ...]:
@@ -59,7 +62,7 @@ def challenge_schemes(header_values: Iterable[str]) -> tuple[str, ...]:
 def offered_auth(status: int, www_authenticate: Iterable[str], location: str | None) -> OfferedAuth:
     """Read the answer to an anonymous `GET /exchange/` (see the module rule)."""
     if status in _REDIRECTS and location and is_logon_redirect(location):
-        return OfferedAuth(frozenset({"fba"}), ("forms (owalogon.asp)",), status)
+        return OfferedAuth(frozenset({"fba"}), (), status)
     if status != 401:
         return OfferedAuth(frozenset(), (), status)
     schemes = challenge_schemes(www_authenticate)

@@ -289,6 +289,17 @@ def test_self_signed_certificate(tls_sim: tuple[str, Simulator, Path], tmp_path:
     assert rows["mailbox bob"].status == "ok"
 
 
+def test_unusable_ca_bundle(tls_sim: tuple[str, Simulator, Path], tmp_path: Path) -> None:
+    url, _, _ = tls_sim
+    bundle = tmp_path / "not-a-certificate.pem"
+    bundle.write_text("hello\n", encoding="utf-8")
+    code, _, rows = run_check(write_config(tmp_path, url, "fba",
+                                           exchange_extra=f'verify = "{bundle}"'))
+    assert code == 1
+    assert rows["TLS"].status == "FAIL" and "cannot load the CA bundle" in rows["TLS"].detail
+    assert "PEM" in rows["TLS"].fix
+
+
 def test_insecure_is_a_warning(tls_sim: tuple[str, Simulator, Path], tmp_path: Path) -> None:
     url, _, _ = tls_sim
     code, output, rows = run_check(write_config(tmp_path, url, "fba",
