@@ -241,7 +241,13 @@ def discovery_failed(error: errors.ExchangeError, user: str, alias: str, account
             user,
         )
     if isinstance(error, errors.AuthFailed | errors.SessionExpired):
-        return Finding(6, Status.FAIL, f"logon refused while opening the mailbox: {error}",
-                       "see the login row", user)
+        # The login itself worked (this row is skipped otherwise), so a 401 here is about this
+        # mailbox. The reference gives no status for "no rights"; 401 may be how a server says it.
+        return Finding(
+            6, Status.FAIL, f"the server asked {account!r} to log on again for "
+            f"/exchange/{alias}/ (HTTP {error.status})",
+            f"probably missing rights: grant {account} Full Mailbox Access on {alias}'s mailbox",
+            user,
+        )
     return Finding(6, Status.FAIL, f"cannot open /exchange/{alias}/: {error}",
                    "see the rows above; retry when the server is reachable", user)

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.check.findings import Finding, Status, auth_finding, exit_code, tls_failed
+from bridge.check.findings import (
+    Finding,
+    Status,
+    auth_finding,
+    discovery_failed,
+    exit_code,
+    tls_failed,
+)
 from bridge.check.listener import listening_inodes
+from bridge.exchange import errors
 from bridge.exchange.offered_auth import challenge_schemes, offered_auth
 
 LOGON = "https://mail.example.com/exchweb/bin/auth/owalogon.asp?url=https%3A%2F%2Fm%2Fexchange%2F&reason=0"
@@ -87,3 +95,12 @@ def test_listening_inodes_from_proc_net_tcp() -> None:
     assert listening_inodes(table, 5232) == {"4711", "4713"}
     assert listening_inodes(table, 8080) == {"4714"}
     assert listening_inodes(table, 1) == set()
+
+
+def test_a_401_on_one_mailbox_after_a_good_login_points_at_rights() -> None:
+    error = errors.AuthFailed("HTTP 401", method="PROPFIND", url="https://m/exchange/bob/",
+                              status=401)
+    finding = discovery_failed(error, "bob", "bob", "EXAMPLE\\svc")
+    assert finding.status is Status.FAIL and "Full Mailbox Access" in finding.fix
+    forbidden = errors.Forbidden("HTTP 403", status=403)
+    assert "Mailbox Rights" in discovery_failed(forbidden, "bob", "bob", "svc").fix
