@@ -1,110 +1,59 @@
 """The `calbridge` command: run, sync, status, retry, import, freebusy, sim.
 
-Rule kept here: a thin shell. Each subcommand loads the configuration (one clear error naming the
-key if it is wrong, before anything starts), calls one function of the service/engine, and
-prints with rich. Every subcommand takes `--config` and `--state-dir`, so a second instance never
-touches the first one's data.
+Rules kept here: a thin shell. Each subcommand gets its configuration from `cli_options` (which
+also turns known failures into one message and an exit code), calls one function of the
+service/engine, and prints with rich. Every subcommand takes `--config`, `--state-dir` and
+`--sim-port`, so a second instance never touches the first one's data, and reaches the Exchange
+of the `calbridge run` running on its state folder. Text that is not ours (UIDs, reasons, file
+names) is printed as text, never read as rich markup. Every command creates files owner-only
+(`bridge.statedir`).
 """
 
 from __future__ import annotations
 
-import functools
 import logging
+import os
 import sys
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
+from rich.text import Text
 
-from bridge.config import Config, ConfigError, load_config
-from bridge.state.errors import StateDamaged
+from bridge import instance, statedir
+from bridge.cli_options import common, fail, options, stderr
+from bridge.config import Config
 
 __all__ = ["main"]
 
 console = Console()
-F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _common(func: F) -> F:
-    @click.option(
-        "--config",
-        "config_path",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        help="TOML configuration file (default: the embedded demo).",
-    )
-    @click.option(
-        "--state-dir",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=None,
-        help="Folder for the SQLite state and the calendars (default: state/).",
-    )
-    @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
-    @functools.wraps(func)
-    def wrapper(
-        *args: Any, config_path: Path | None, state_dir: Path | None, verbose: int, **kwargs: Any
-    ) -> Any:
-        _setup_logging(verbose)
-        try:
-            config = load_config(
-                config_path,
-                state_dir=state_dir,
-                caldav_port=kwargs.pop("caldav_port", None),
-                sim_port=kwargs.pop("sim_port", None),
-            )
-        except ConfigError as error:
-            console.print(f"[red]configuration error[/red] {error}")
-            sys.exit(2)
-        try:
-            return func(config, *args, **kwargs)
-        except StateDamaged as damage:
-            _print_damage(damage)
-            sys.exit(1)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _print_damage(damage: StateDamaged) -> None:
-    """What is damaged and the steps out, instead of a traceback."""
-    lines = [
-        f"[bold red]The state database is damaged:[/bold red] {escape(damage.path)}",
-        *(f"  SQLite reports: {escape(problem)}" for problem in damage.problems),
-        "`calbridge run` keeps serving CalDAV, but does not sync until the file is replaced.",
-        "To recover:",
-        *(f"  {escape(step)}" for step in damage.recovery),
-    ]
-    for line in lines:
-        console.print(line, soft_wrap=True)  # unwrapped: the commands can be copied
-
-
-def _setup_logging(verbose: int) -> None:
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def _text(value: object) -> Text:
+    """A table cell shown exactly as it is (a UID like `[/b]` is not markup)."""
+    return Text(str(value))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """calbridge: CalDAV calendars in, Exchange Server 2003 meetings out."""
+    # Meeting contents and password hashes: whatever a command creates is owner-only.
+    ctx.with_resource(statedir.owner_only_files())
 
 
 @main.command()
 @click.option("--caldav-port", type=int, default=None, help="CalDAV port (default 5232).")
-@click.option("--sim-port", type=int, default=None, help="Embedded simulator port (default 8800).")
-@_common
+@options(secrets=True, starts_instance=True)
 def run(config: Config) -> None:
     """Start the CalDAV server, the sync loop and (embedded) the Exchange simulator."""
-    from bridge.service import Service
+    from bridge.service import Service, StartError
 
     root = logging.getLogger()
     if root.level > logging.INFO:
@@ -115,36 +64,49 @@ def run(config: Config) -> None:
     service = Service(config)
 
     def _announce() -> None:
-        console.print(f"[bold]calbridge[/bold] CalDAV server: {service.caldav_url}")
+        console.print(f"[bold]calbridge[/bold] CalDAV server: {escape(service.caldav_url)}")
+        what = "calendar" if config.default_calendar else "account"
         for user in config.users:
             note = " (password: demo)" if config.source == "defaults" else ""
             console.print(
-                f"  user [cyan]{user.name}[/cyan]{note}: {service.caldav_url}{user.name}/"
+                f"  user [cyan]{escape(user.name)}[/cyan]{note}, {what}: "
+                f"{escape(service.calendar_url(user.name))}",
+                soft_wrap=True,
             )
         if service.sim_url:
-            console.print(f"Exchange 2003 simulator: {service.sim_url}/exchange/")
+            console.print(f"Exchange 2003 simulator: {escape(service.sim_url)}/exchange/")
         console.print("Press Ctrl-C to stop.")
 
     service.install_signal_handlers()
-    service.start()
+    try:
+        service.start()
+    except StartError as error:
+        fail("calbridge could not start:", str(error))
     try:
         _announce()
         service.wait()
     finally:
-        service.stop()
+        if not service.stop():
+            # A pass is still waiting for Exchange: end the process without it (the journal
+            # makes that as safe as a crash, and the next start finishes the pass).
+            console.print("calbridge stopped (an interrupted sync pass resumes at the next start)")
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
 
 
 @main.command()
-@click.option("--once", is_flag=True, help="One pass, then exit (the default for this command).")
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
 @click.option("--user", "users", multiple=True, help="Only this user (repeatable).")
 @click.option("--allow-mass-cancel", is_flag=True, help="Release held mass cancellations.")
-@_common
-def sync(
-    config: Config, once: bool, dry_run: bool, users: tuple[str, ...], allow_mass_cancel: bool
-) -> None:
-    """Run one sync pass now (needs Exchange reachable; embedded: `calbridge run` running)."""
-    del once  # a pass is always one pass here; `calbridge run` is the loop
+@options(secrets=True)
+def sync(config: Config, dry_run: bool, users: tuple[str, ...], allow_mass_cancel: bool) -> None:
+    """Run one sync pass now, then exit (`calbridge run` is the loop).
+
+    Needs Exchange reachable: with the embedded simulator, `calbridge run` must be running."""
+    for name in users:
+        config.user(name)  # a clear error for an unknown user
     with _engine(config) as engine:
         reports = engine.sync(
             users=list(users) or None, dry_run=dry_run, allow_mass_cancel=allow_mass_cancel
@@ -152,21 +114,34 @@ def sync(
     table = Table("user", "action", "uid", "result")
     for report in reports:
         for line in report.lines:
-            table.add_row(report.user, line.action, line.uid, line.result)
+            table.add_row(*map(_text, (report.user, line.action, line.uid, line.result)))
     console.print(table)
     if any(r.failed for r in reports):
+        if config.embedded and instance.read(config.state_dir) is None:
+            stderr.print(
+                "The embedded Exchange simulator runs inside `calbridge run`: start it with "
+                f"the same --state-dir ({escape(str(config.state_dir))}).",
+                soft_wrap=True,
+            )
         sys.exit(1)
 
 
 @main.command()
-@_common
+@common
 def status(config: Config) -> None:
     """Per-mailbox health: synced / pending / failed / skipped, last run, errors, holds."""
     from bridge.state import State
 
+    running = instance.read(config.state_dir)
+    if running is not None:
+        sim = f", Exchange simulator {running.sim_url}" if running.sim_url else ""
+        console.print(
+            Text(f"calbridge run is running (pid {running.pid}): CalDAV {running.caldav_url}{sim}"),
+            soft_wrap=True,
+        )
     path = config.state_dir / "bridge.sqlite"
     if not path.exists():
-        console.print(f"No state yet in {config.state_dir} (has `calbridge run` started?)")
+        console.print(Text(f"No state yet in {config.state_dir} (has `calbridge run` started?)"))
         return
     state = State.open(path)
     try:
@@ -179,34 +154,44 @@ def status(config: Config) -> None:
         last = s.last_run
         when = (last.finished_at or last.started_at).strftime("%Y-%m-%d %H:%M:%S") if last else ""
         table.add_row(
-            s.mailbox,
-            str(s.synced),
-            str(s.pending),
-            str(s.failed),
-            str(s.skipped),
-            str(s.cancelled),
-            f"{when} UTC" if when else "never",
+            *map(
+                _text,
+                (
+                    s.mailbox,
+                    s.synced,
+                    s.pending,
+                    s.failed,
+                    s.skipped,
+                    s.cancelled,
+                    f"{when} UTC" if when else "never",
+                ),
+            )
         )
     console.print(table)
     for s in summaries:
+        mailbox = escape(s.mailbox)
         if s.hold is not None:
-            console.print(f"[bold red]{s.mailbox}: {s.hold.count} cancellation(s) held[/bold red]"
-                          f" — {s.hold.reason}")
+            console.print(f"[bold red]{mailbox}: {s.hold.count} cancellation(s) held[/bold red]"
+                          f" — {escape(s.hold.reason)}")
         for line in s.last_errors:
-            console.print(f"[red]{s.mailbox} error[/red] {line}")
+            console.print(f"[red]{mailbox} error[/red] {escape(line)}")
         for uid, reason in skipped.get(s.mailbox, []):
-            console.print(f"[yellow]{s.mailbox} skipped[/yellow] {uid}: {reason}")
+            console.print(f"[yellow]{mailbox} skipped[/yellow] {escape(uid)}: {escape(reason)}")
 
 
 @main.command()
 @click.argument("uid", required=False)
 @click.option("--user", default=None, help="Only this user's items.")
-@_common
+@common
 def retry(config: Config, uid: str | None, user: str | None) -> None:
     """Retry failed items now instead of waiting for their back-off."""
     from bridge.state import State
 
-    state = State.open(config.state_dir / "bridge.sqlite")
+    path = config.state_dir / "bridge.sqlite"
+    if not path.exists():
+        console.print(Text(f"No state yet in {config.state_dir}: nothing to retry."))
+        return
+    state = State.open(path)
     try:
         mailboxes = [config.user(user).mailbox] if user else [u.mailbox for u in config.users]
         count = sum(state.reset_retry(mailbox, uid) for mailbox in mailboxes)
@@ -218,16 +203,19 @@ def retry(config: Config, uid: str | None, user: str | None) -> None:
 @main.command(name="import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--user", required=True, help="CalDAV user whose calendar receives the events.")
-@click.option("--calendar", default="calendar", show_default=True, help="Calendar name.")
-@_common
-def import_(config: Config, file: Path, user: str, calendar: str) -> None:
+@click.option(
+    "--calendar", default=None, help="Calendar name (default: caldav.default_calendar)."
+)
+@common
+def import_(config: Config, file: Path, user: str, calendar: str | None) -> None:
     """Import an .ics file into a user's calendar (through Radicale's storage)."""
     from bridge.importer import import_file
 
     config.user(user)  # a clear error for an unknown user
-    config.state_dir.mkdir(parents=True, exist_ok=True)
+    calendar = calendar or config.default_calendar or "calendar"
+    statedir.prepare(config.state_dir)
     with Progress(console=console, transient=True) as progress:
-        task = progress.add_task(f"importing {file.name}", total=None)
+        task = progress.add_task(f"importing {escape(file.name)}", total=None)
 
         def _advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
@@ -235,7 +223,7 @@ def import_(config: Config, file: Path, user: str, calendar: str) -> None:
         report = import_file(config, file, user, calendar, progress=_advance)
     table = Table("uid", "result", "reason")
     for line in report:
-        table.add_row(line.uid, line.outcome, line.reason)
+        table.add_row(*map(_text, (line.uid, line.outcome, line.reason)))
     console.print(table)
     counts: dict[str, int] = {}
     for line in report:
@@ -251,7 +239,7 @@ def import_(config: Config, file: Path, user: str, calendar: str) -> None:
 @click.option("--end", type=click.DateTime(), default=None, help="End (UTC); default +8 h.")
 @click.option("--interval", type=int, default=30, show_default=True, help="Minutes per slot.")
 @click.option("--user", default=None, help="Ask as this user (default: the first one).")
-@_common
+@options(secrets=True)
 def freebusy(
     config: Config,
     addresses: tuple[str, ...],
@@ -271,7 +259,10 @@ def freebusy(
                "3": "[magenta]o[/magenta]", "4": "?"}
     console.print(f"{begin:%Y-%m-%d %H:%M}Z + {interval} min per column")
     for address, digits in grid.items():
-        console.print(f"{address:32} " + "".join(symbols.get(d, "?") for d in digits))
+        console.print(
+            escape(f"{address:32} ") + "".join(symbols.get(d, "?") for d in digits),
+            soft_wrap=True,
+        )
 
 
 @main.command(
@@ -296,7 +287,7 @@ class _EngineContext:
         from bridge.service import radicale_configuration
         from bridge.state import State
 
-        self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        statedir.prepare(self.config.state_dir)
         self.state = State.open(self.config.state_dir / "bridge.sqlite")
         calendars = CalendarStore(radicale_configuration(self.config, with_server=False))
         # One explicit pass: a deletion made before it is meant, no grace period to wait out.

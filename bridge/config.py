@@ -1,26 +1,38 @@
 """calbridge's configuration: one TOML file, validated before anything starts.
 
 Rules kept here: every problem is reported as one `ConfigError` naming the key
-(`exchange.auth: must be one of fba, basic, ntlm`); secrets are read from the file, an environment
-variable (`*_env`) or a secrets file (`*_file`) and are held in `Secret`, whose repr and str
-never show the value. Without a file, the embedded demo is configured (simulator + demo users).
+(`exchange.auth: must be one of fba, basic, ntlm`), and so is a key or section calbridge does not
+know (`sync.intervall: unknown key (did you mean 'interval'?)`), as Radicale's configuration does;
+secrets are read from the file, an environment variable (`*_env`) or a secrets file (`*_file`)
+and are held in `Secret`, whose repr and str never show the value. A secret is resolved when
+first needed (`calbridge status` needs none) or, by default, while loading, so a command that
+needs them stops before anything starts. A file holding passwords that other users can read
+gets one warning. Without a file, the embedded demo is configured (simulator + demo users).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 import tomllib
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bridge.config_schema import find_unknown_key
+
 __all__ = ["Config", "ConfigError", "Secret", "UserConfig", "load_config"]
+
+logger = logging.getLogger(__name__)
 
 DEMO_USERS = ("alice", "bob", "carol", "dave")
 AUTH_MODES = ("fba", "basic", "ntlm")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+DEFAULT_CALENDAR = "calendar"
 
 
 class ConfigError(ValueError):
@@ -32,14 +44,21 @@ class ConfigError(ValueError):
 
 
 class Secret:
-    """A password that never prints itself."""
+    """A password that never prints itself, read from its source when first revealed."""
 
-    __slots__ = ("_value",)
+    __slots__ = ("_load", "_value")
 
-    def __init__(self, value: str) -> None:
+    def __init__(self, value: str | None = None, *, load: Callable[[], str] | None = None) -> None:
+        if value is None and load is None:
+            raise ValueError("a Secret needs a value or a loader")
         self._value = value
+        self._load = load
 
     def reveal(self) -> str:
+        """The password; raises `ConfigError` (naming the key) if its source cannot be read."""
+        if self._value is None:
+            assert self._load is not None
+            self._value = self._load()
         return self._value
 
     def __repr__(self) -> str:
@@ -48,10 +67,10 @@ class Secret:
     __str__ = __repr__
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
+        return isinstance(other, Secret) and other.reveal() == self.reveal()
 
     def __hash__(self) -> int:
-        return hash(self._value)
+        return hash(self.reveal())
 
 
 @dataclass(frozen=True)
@@ -83,6 +102,7 @@ class Config:
     cancel_grace: float  # seconds an event must stay gone before its cancellation goes out
     caldav_host: str
     caldav_port: int
+    default_calendar: str  # created for every user at start ("" = none)
     sim_host: str
     sim_port: int
     sim_language: str
@@ -105,6 +125,19 @@ class Config:
                 return user
         raise ConfigError("user", f"no user named {name!r} in {self.source}")
 
+    def secrets(self) -> list[Secret]:
+        found = [self.service_password] if self.service_password is not None else []
+        for user in self.users:
+            found.append(user.caldav_password)
+            if user.exchange_password is not None:
+                found.append(user.exchange_password)
+        return found
+
+    def resolve_secrets(self) -> None:
+        """Read every secret now; raises `ConfigError` naming the first one that is missing."""
+        for secret in self.secrets():
+            secret.reveal()
+
 
 def load_config(
     path: str | Path | None,
@@ -113,8 +146,13 @@ def load_config(
     caldav_port: int | None = None,
     sim_port: int | None = None,
     environ: dict[str, str] | None = None,
+    resolve_secrets: bool = True,
 ) -> Config:
-    """Read and validate `path` (None: the embedded demo); command-line overrides win."""
+    """Read and validate `path` (None: the embedded demo); command-line overrides win.
+
+    With `resolve_secrets=False`, passwords are read only when first used (for commands that
+    need none, such as `calbridge status`).
+    """
     env = dict(os.environ if environ is None else environ)
     data: dict[str, Any] = {}
     source = "defaults"
@@ -127,6 +165,9 @@ def load_config(
             raise ConfigError("--config", f"file not found: {path}") from None
         except tomllib.TOMLDecodeError as error:
             raise ConfigError("--config", f"{path} is not valid TOML: {error}") from None
+        unknown = find_unknown_key(data)
+        if unknown is not None:
+            raise ConfigError(*unknown)
     base = Path(path).parent if path is not None else Path.cwd()
     reader = _Reader(data, env, base)
 
@@ -174,7 +215,14 @@ def load_config(
     chosen_state = Path(state_dir) if state_dir is not None else None
     if chosen_state is None:
         chosen_state = base / reader.text("state_dir", "state") if path else Path("state")
-    return Config(
+    default_calendar = reader.text("caldav.default_calendar", DEFAULT_CALENDAR)
+    if default_calendar and not _is_simple_name(default_calendar):
+        raise ConfigError("caldav.default_calendar", "letters, digits, '-', '_' and '.' only")
+    if path is not None:
+        _warn_if_readable(Path(path), reader.inline_secrets)
+        for secret_file in sorted(reader.secret_files):
+            _warn_if_readable(secret_file, 1)
+    config = Config(
         exchange_url=exchange_url,
         auth=auth,
         verify=str(base / verify_raw) if isinstance(verify_raw, str) else verify_raw,
@@ -191,11 +239,36 @@ def load_config(
         cancel_grace=reader.number("sync.cancel_grace", 3.0),
         caldav_host=reader.text("caldav.host", "127.0.0.1"),
         caldav_port=caldav_port or int(reader.number("caldav.port", 5232)),
+        default_calendar=default_calendar,
         sim_host=reader.text("simulator.host", "127.0.0.1"),
-        sim_port=sim_port or int(reader.number("simulator.port", 8800)),
+        sim_port=sim_port if sim_port is not None else int(reader.number("simulator.port", 8800)),
         sim_language=reader.text("simulator.language", "en"),
         state_dir=chosen_state,
         source=source,
+    )
+    if resolve_secrets:
+        config.resolve_secrets()
+    return config
+
+
+def _warn_if_readable(path: Path, secrets: int) -> None:
+    """One warning line when a file holding passwords can be read by other users."""
+    if not secrets:
+        return
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if mode & (stat.S_IRGRP | stat.S_IROTH):
+        logger.warning(
+            "%s holds passwords and other users can read it; fix: chmod 600 %s", path, path
+        )
+
+
+def _is_simple_name(name: str) -> bool:
+    return (
+        not name.startswith(".")
+        and name.replace("-", "").replace("_", "").replace(".", "").isalnum()
     )
 
 
@@ -217,9 +290,9 @@ def _read_users(
         key = f"user[{index}]"
         if not isinstance(entry, dict):
             raise ConfigError(key, "must be a table")
-        sub = _Reader(entry, reader.env, reader.base, prefix=key + ".")
+        sub = _Reader(entry, reader.env, reader.base, prefix=key + ".", parent=reader)
         name = sub.text("name", None)
-        if not name or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        if not name or not _is_simple_name(name):
             raise ConfigError(f"{key}.name", "letters, digits, '-', '_' and '.' only")
         if name in seen:
             raise ConfigError(f"{key}.name", f"duplicate user {name!r}")
@@ -253,9 +326,18 @@ class _Reader:
     """Dotted-key access with type checks that name the key in every error."""
 
     def __init__(
-        self, data: dict[str, Any], env: dict[str, str], base: Path, prefix: str = ""
+        self,
+        data: dict[str, Any],
+        env: dict[str, str],
+        base: Path,
+        prefix: str = "",
+        parent: _Reader | None = None,
     ) -> None:
         self.data, self.env, self.base, self.prefix = data, env, base, prefix
+        # Shared with the per-user readers: what the permission warning looks at.
+        self.inline_secrets = 0
+        self.secret_files: set[Path] = set()
+        self._root: _Reader = parent._root if parent is not None else self
 
     def get(self, key: str, default: Any) -> Any:
         node: Any = self.data
@@ -290,7 +372,10 @@ class _Reader:
         return float(value)
 
     def secret(self, key: str) -> Secret | None:
-        """`key`, `key_env` (variable name) or `key_file` (path); never echoed."""
+        """`key`, `key_env` (variable name) or `key_file` (path); never echoed.
+
+        The shape is checked now; the variable or file is read when the secret is revealed.
+        """
         direct = self.get(key, None)
         env_name = self.get(key + "_env", None)
         file_name = self.get(key + "_file", None)
@@ -300,17 +385,30 @@ class _Reader:
         if direct is not None:
             if not isinstance(direct, str):
                 raise ConfigError(self.prefix + key, "must be a string")
+            self._root.inline_secrets += 1
             return Secret(direct)
         if env_name is not None:
-            if not isinstance(env_name, str) or env_name not in self.env:
-                raise ConfigError(
-                    self.prefix + key + "_env", f"environment variable {env_name!r} is not set"
-                )
-            return Secret(self.env[env_name])
+            if not isinstance(env_name, str):
+                raise ConfigError(self.prefix + key + "_env", "must be a string")
+            env, env_key = self.env, self.prefix + key + "_env"
+
+            def from_env() -> str:
+                if env_name not in env:
+                    raise ConfigError(env_key, f"environment variable {env_name!r} is not set")
+                return env[env_name]
+
+            return Secret(load=from_env)
         if file_name is not None:
-            path = self.base / str(file_name)
-            try:
-                return Secret(path.read_text(encoding="utf-8").strip())
-            except OSError:
-                raise ConfigError(self.prefix + key + "_file", f"cannot read {path}") from None
+            if not isinstance(file_name, str):
+                raise ConfigError(self.prefix + key + "_file", "must be a string")
+            path, file_key = self.base / file_name, self.prefix + key + "_file"
+            self._root.secret_files.add(path)
+
+            def from_file() -> str:
+                try:
+                    return path.read_text(encoding="utf-8").strip()
+                except OSError:
+                    raise ConfigError(file_key, f"cannot read {path}") from None
+
+            return Secret(load=from_file)
         return None

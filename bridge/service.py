@@ -3,7 +3,11 @@
 Rules kept here: this is the launcher, the one place (with cli.py) allowed to start both the
 bridge and `exchange_sim`; everything runs on loopback by default; the sync loop runs one pass at
 a time (APScheduler `max_instances=1`, `coalesce=True`), and a change recorded by the plugin
-pulls the next pass forward after a short debounce instead of starting a second one.
+pulls the next pass forward after a short debounce instead of starting a second one (during a
+pass it only marks the pass to go again, and ticks skipped by a long pass are logged once).
+Every user gets the default calendar at start, so a client that cannot create one has one to
+subscribe to. Stopping never waits for Exchange: a pass still running after `STOP_GRACE` is left
+to the journal (`stop()` returns False and the process exits), and the next start finishes it.
 """
 
 from __future__ import annotations
@@ -13,27 +17,35 @@ import os
 import signal
 import socket
 import threading
+import time
 from contextlib import ExitStack
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from apscheduler.schedulers.background import BackgroundScheduler
 from radicale import config as radicale_config
 from radicale import server as radicale_server
 
 import radicale_plugin
+from bridge import instance, logfilters, statedir
 from bridge.calendars import CalendarStore
 from bridge.config import Config
 from bridge.engine import Engine
 from bridge.state import State, StateDamaged
 
-__all__ = ["Service", "radicale_configuration", "write_htpasswd"]
+__all__ = ["Service", "StartError", "radicale_configuration", "write_htpasswd"]
 
 logger = logging.getLogger(__name__)
 
 DEBOUNCE = timedelta(milliseconds=300)
+STOP_GRACE = 2.0  # seconds a running pass gets to finish when the service stops
+
+
+class StartError(RuntimeError):
+    """A part could not start (e.g. its port is taken); the message says which."""
 
 
 def write_htpasswd(config: Config) -> Path:
@@ -88,6 +100,11 @@ class Service:
         self._stopped = threading.Event()
         self._stop_requested = threading.Event()
         self._dirty = threading.Event()
+        self._idle = threading.Event()  # no sync pass running
+        self._idle.set()
+        self._pass_lock = threading.Lock()  # a pass starts only while the service is not stopping
+        self._skip_noted = False  # the current pass has said that it outlasted a tick
+        self._clean_stop = True
         self._scheduler: BackgroundScheduler | None = None
         self._radicale_thread: threading.Thread | None = None
         self._shutdown_socket: socket.socket | None = None
@@ -100,6 +117,11 @@ class Service:
     def caldav_url(self) -> str:
         return f"http://{self.config.caldav_host}:{self.config.caldav_port}/"
 
+    def calendar_url(self, user: str) -> str:
+        """The URL to subscribe to: the user's default calendar (or their principal)."""
+        name = self.config.default_calendar
+        return f"{self.caldav_url}{user}/{name}/" if name else f"{self.caldav_url}{user}/"
+
     def start(self) -> None:
         """Start every part; if one fails, stop the ones already running and re-raise."""
         try:
@@ -110,24 +132,29 @@ class Service:
 
     def _start(self) -> None:
         config = self.config
-        config.state_dir.mkdir(parents=True, exist_ok=True)
         # Meeting contents, the htpasswd hashes and the simulator's mailboxes live here.
-        config.state_dir.chmod(0o700)
+        statedir.prepare(config.state_dir)
+        logfilters.install()
         if config.embedded:
             self._start_simulator()
         write_htpasswd(config)
         configuration = radicale_configuration(config)
         state = self._open_state()
+        calendars = CalendarStore(radicale_configuration(config, with_server=False))
+        if config.default_calendar:
+            for user in config.users:  # no-op when it exists: a restart creates no duplicate
+                calendars.ensure_calendar(user.name, config.default_calendar)
         if state is not None:
             self._stack.callback(state.close)
-            calendars = CalendarStore(radicale_configuration(config, with_server=False))
             self.engine = Engine(config, state, calendars)
             self._stack.callback(self.engine.close)
         self._start_radicale(configuration)
         if self.autosync and self.engine is not None:
             self._start_scheduler()
             radicale_plugin.set_wakeup(self.wake)
-            self._stack.callback(radicale_plugin.set_wakeup, None)
+        instance.write(
+            config.state_dir, instance.Instance(os.getpid(), self.caldav_url, self.sim_url)
+        )
         logger.info("calbridge is running: CalDAV on %s", self.caldav_url)
 
     def _open_state(self) -> State | None:
@@ -158,8 +185,8 @@ class Service:
         """Pull the next sync pass forward (called by the plugin under Radicale's lock)."""
         self._dirty.set()  # a pass running right now runs once more (see _tick)
         scheduler = self._scheduler
-        if scheduler is None or self._stopped.is_set():
-            return
+        if scheduler is None or self._stopped.is_set() or not self._idle.is_set():
+            return  # during a pass, pulling the job forward would only be a skipped tick
         try:
             job = scheduler.get_job("sync")
             soon = datetime.now(job.next_run_time.tzinfo if job and job.next_run_time else None)
@@ -169,18 +196,46 @@ class Service:
         except Exception:  # a wake-up must never fail the client's request
             logger.debug("wake-up failed", exc_info=True)
 
-    def stop(self) -> None:
-        if self._stopped.is_set():
-            return
-        self._stopped.set()
+    def stop(self) -> bool:
+        """Stop every part within about `STOP_GRACE` seconds, whatever Exchange does.
+
+        Returns False when a sync pass was still running at the deadline: it is left running
+        (with the state and the simulator it uses, closed when it ends) and the caller should
+        end the process. That is safe because every Exchange side effect is journaled before
+        and after (design §4): the next start reads back what the interrupted step did before
+        repeating anything.
+        """
+        with self._pass_lock:  # after this, no pass starts (see _tick)
+            if self._stopped.is_set():
+                return self._clean_stop
+            self._stopped.set()
+        deadline = time.monotonic() + STOP_GRACE
         if self._scheduler is not None:
-            self._scheduler.shutdown(wait=True)
+            radicale_plugin.set_wakeup(None)
+            self._scheduler.shutdown(wait=False)
+        if self.engine is not None:
+            self.engine.close()  # a running pass's next request opens a fresh connection
         if self._shutdown_socket is not None:
             self._shutdown_socket.close()
         if self._radicale_thread is not None:
-            self._radicale_thread.join(timeout=10)
+            self._radicale_thread.join(timeout=max(0.5, deadline - time.monotonic()))
+        instance.remove(self.config.state_dir, os.getpid())
+        self._clean_stop = self._idle.wait(max(0.0, deadline - time.monotonic()))
+        if not self._clean_stop:
+            logger.warning(
+                "a sync pass is still waiting for Exchange; stopping without it "
+                "(the next start finishes it from the journal)"
+            )
+            # In a process that goes on (tests, embedding), the rest closes after the pass.
+            threading.Thread(target=self._close_when_idle, name="close", daemon=True).start()
+            return False
         self._stack.close()
         logger.info("calbridge stopped")
+        return True
+
+    def _close_when_idle(self) -> None:
+        self._idle.wait()
+        self._stack.close()
 
     def request_stop(self) -> None:
         """Ask `wait()` to return (safe from a signal handler)."""
@@ -208,14 +263,20 @@ class Service:
         store = Store(
             self.config.state_dir / "exchange_sim.sqlite", language=self.config.sim_language
         )
-        running = self._stack.enter_context(
-            running_simulator(
-                store,
-                auth=self.config.auth,
-                host=self.config.sim_host,
-                port=self.config.sim_port,
+        try:
+            running = self._stack.enter_context(
+                running_simulator(
+                    store,
+                    auth=self.config.auth,
+                    host=self.config.sim_host,
+                    port=self.config.sim_port,
+                )
             )
-        )
+        except OSError as error:  # the port is taken, or the address is not ours
+            where = f"{self.config.sim_host}:{self.config.sim_port}"
+            raise StartError(
+                f"the Exchange simulator could not listen on {where}: {error.strerror or error}"
+            ) from None
         self.sim_url = running.base_url
         self.simulator = running
         if self.config.sim_port == 0:
@@ -224,6 +285,8 @@ class Service:
             self.config = replace(self.config, sim_port=port)
 
     def _start_radicale(self, configuration: Any) -> None:
+        # Another server on the port would answer the readiness probe below in Radicale's place.
+        _ensure_free(self.config.caldav_host, self.config.caldav_port)
         ours, theirs = socket.socketpair()
         self._shutdown_socket = ours
         failure: list[BaseException] = []
@@ -240,11 +303,12 @@ class Service:
         self._radicale_thread = thread
         _wait_for_port(self.config.caldav_host, self.config.caldav_port, thread)
         if failure:
-            raise RuntimeError(f"Radicale could not start: {failure[0]}")
+            raise StartError(f"the CalDAV server could not start: {failure[0]}")
 
     def _start_scheduler(self) -> None:
         assert self.engine is not None
-        scheduler = BackgroundScheduler(timezone="UTC")
+        scheduler = BackgroundScheduler(timezone="UTC", logger=logfilters.scheduler_logger())
+        scheduler.add_listener(self._note_skipped_tick, EVENT_JOB_MAX_INSTANCES)
         scheduler.add_job(
             self._tick,
             "interval",
@@ -257,16 +321,32 @@ class Service:
         scheduler.start()
         self._scheduler = scheduler
 
+    def _note_skipped_tick(self, event: JobSubmissionEvent) -> None:
+        if not self._skip_noted:  # once per long pass, not once per tick
+            self._skip_noted = True
+            logger.warning(
+                "the sync pass is taking longer than the %.0f s interval; "
+                "the next pass starts when it ends",
+                self.config.interval,
+            )
+
     def _tick(self) -> None:
         assert self.engine is not None
-        while not self._stopped.is_set() and self.damage is None:
+        while True:
+            with self._pass_lock:
+                if self._stopped.is_set() or self.damage is not None:
+                    return
+                self._idle.clear()
             self._dirty.clear()
+            self._skip_noted = False
             try:
                 self.engine.sync()
             except StateDamaged:
                 pass  # reported once, below
             except Exception:
                 logger.exception("sync pass failed")
+            finally:
+                self._idle.set()
             if self.engine.state.damage is not None:
                 self._pause_sync(self.engine.state.damage)
                 return
@@ -275,6 +355,18 @@ class Service:
             # at a time), so go again now rather than at the next interval.
             if not self._dirty.is_set():
                 break
+
+
+def _ensure_free(host: str, port: int) -> None:
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as error:
+        raise StartError(
+            f"the CalDAV server cannot listen on {host}:{port}: {error.strerror or error}"
+        ) from None
 
 
 def _wait_for_port(host: str, port: int, thread: threading.Thread, timeout: float = 15.0) -> None:
@@ -289,4 +381,4 @@ def _wait_for_port(host: str, port: int, thread: threading.Thread, timeout: floa
                 return
         except OSError:
             time.sleep(0.05)
-    raise RuntimeError(f"CalDAV server did not start on {host}:{port}")
+    raise StartError(f"the CalDAV server did not start on {host}:{port}")

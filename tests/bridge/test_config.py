@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
@@ -57,6 +58,16 @@ def test_defaults_are_the_embedded_demo() -> None:
          "user[0].exchange_username"),
         ('[exchange.service_account]\nusername = "s"\npassword = "x"\npassword_env = "Y"\n',
          "exchange.service_account.password"),
+        ("[sync]\nintervall = 5\n", "sync.intervall"),
+        ("[syncc]\ninterval = 5\n", "syncc"),
+        ('statedir = "s"\n', "statedir"),
+        ('[exchange.service_acount]\nusername = "s"\n', "exchange.service_acount"),
+        ('[exchange.service_account]\nusername = "s"\npasword = "x"\n',
+         "exchange.service_account.pasword"),
+        ('[[user]]\nname = "a"\ncaldav_password = "x"\n[[user]]\nname = "b"\nmail = "b@x"\n',
+         "user[1].mail"),
+        ("sync = 5\n", "sync"),
+        ('[caldav]\ndefault_calendar = "../alice"\n', "caldav.default_calendar"),
     ],
 )
 def test_each_mistake_names_its_key(tmp_path: Path, text: str, key: str) -> None:
@@ -65,3 +76,67 @@ def test_each_mistake_names_its_key(tmp_path: Path, text: str, key: str) -> None
     with pytest.raises(ConfigError) as raised:
         load_config(path, environ={})
     assert raised.value.key == key
+
+
+def test_an_unknown_key_is_named_with_the_closest_known_one(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("[sync]\nintervall = 5\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ={})
+    assert str(raised.value) == "sync.intervall: unknown key (did you mean 'interval'?)"
+
+
+def test_every_key_of_the_example_is_known(tmp_path: Path) -> None:
+    copy = tmp_path / "calbridge.toml"
+    # Uncomment the optional keys the example shows in comments: they must load too.
+    text = EXAMPLE.read_text(encoding="utf-8").replace("# exchange_", "exchange_")
+    copy.write_text(text, encoding="utf-8")
+    config = load_config(copy, resolve_secrets=False)
+    assert config.default_calendar == "calendar"
+
+
+def test_secrets_are_read_only_when_needed(tmp_path: Path) -> None:
+    copy = tmp_path / "calbridge.toml"
+    shutil.copy(EXAMPLE, copy)
+    config = load_config(copy, environ={}, resolve_secrets=False)  # `calbridge status`
+    assert [u.name for u in config.users] == ["alice", "bob"]
+    assert config.service_password is not None
+    with pytest.raises(ConfigError) as raised:
+        config.service_password.reveal()
+    assert raised.value.key == "exchange.service_account.password_env"
+    with pytest.raises(ConfigError) as raised:
+        config.user("bob").caldav_password.reveal()
+    assert raised.value.key == "user[1].caldav_password_file"
+
+
+def test_a_readable_file_with_passwords_is_warned_about_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[exchange.service_account]\nusername = "s"\npassword = "svc-secret"\n'
+        '[[user]]\nname = "a"\ncaldav_password = "a-secret"\n',
+        encoding="utf-8",
+    )
+    path.chmod(0o640)
+    load_config(path, environ={})
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert lines == [f"{path} holds passwords and other users can read it; fix: chmod 600 {path}"]
+    caplog.clear()
+    path.chmod(0o600)
+    load_config(path, environ={})
+    assert caplog.records == []
+
+
+def test_a_readable_secrets_file_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "pw").write_text("secret\n", encoding="utf-8")
+    (tmp_path / "pw").chmod(0o644)
+    path = tmp_path / "c.toml"
+    path.write_text('[[user]]\nname = "a"\ncaldav_password_file = "pw"\n', encoding="utf-8")
+    path.chmod(0o644)  # no password in it: no warning about this one
+    load_config(path, environ={})
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert lines == [f"{tmp_path / 'pw'} holds passwords and other users can read it; "
+                     f"fix: chmod 600 {tmp_path / 'pw'}"]

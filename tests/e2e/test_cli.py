@@ -115,9 +115,40 @@ def test_mass_cancellation_is_held_until_confirmed(bridge: Bridge, tmp_path: Pat
 def test_bad_configuration_names_the_key(tmp_path: Path, text: str, key: str) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(text, encoding="utf-8")
-    code, output = run("status", "--config", str(path))
+    code, output = run("sync", "--dry-run", "--config", str(path))
     assert code == 2
     assert key in output
+
+
+def test_messages_are_shown_as_written_not_as_markup(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('[exchange]\nurl = "https://mail.example.com"\n', encoding="utf-8")
+    code, output = run("status", "--config", str(path))
+    assert code == 2
+    assert "user: at least one [[user]] table is required" in output
+
+
+def test_a_misspelled_key_is_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "typo.toml"
+    path.write_text("[sync]\nintervall = 5\n", encoding="utf-8")
+    code, output = run("status", "--config", str(path), "--state-dir", str(tmp_path / "s"))
+    assert code == 2
+    assert "sync.intervall: unknown key (did you mean 'interval'?)" in output
+
+
+def test_a_uid_that_looks_like_markup_is_printed_as_it_is(bridge: Bridge, tmp_path: Path) -> None:
+    bridge.calendar("alice").save_event(ics.meeting("[/b]-[red]x"))
+    code, output = run("sync", "--dry-run", "--user", "alice",
+                       "--config", str(config_file(bridge, tmp_path)))
+    assert code == 0
+    assert "[/b]-[red]x" in output
+
+
+def test_sync_has_no_once_flag_that_does_nothing() -> None:
+    result = CliRunner().invoke(main, ["sync", "--help"])
+    assert result.exit_code == 0 and "Run one sync pass now, then exit" in result.output
+    assert "--once" not in result.output
+    assert CliRunner().invoke(main, ["sync", "--once"]).exit_code == 2  # no such option
 
 
 def test_secrets_never_echoed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

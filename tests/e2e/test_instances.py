@@ -45,7 +45,8 @@ def test_two_instances_side_by_side(tmp_path: Path) -> None:
         for index, (_process, caldav_port, _sim_port) in enumerate((first, second)):
             client = caldav.DAVClient(url=f"http://127.0.0.1:{caldav_port}/alice/",
                                       username="alice", password="demo")
-            calendar = client.principal().make_calendar(name="calendar", cal_id="calendar")
+            # The default calendar `calbridge run` creates for every user.
+            calendar = client.calendar(url=f"http://127.0.0.1:{caldav_port}/alice/calendar/")
             calendar.save_event(ics.meeting(f"instance-{index}"))
         for index, (_process, _caldav_port, sim_port) in enumerate((first, second)):
             admin = requests.Session()
