@@ -42,7 +42,7 @@ def damaged_state_dir(tmp_path: Path, damage: str) -> Path:
 
 def put_event(caldav_url: str, uid: str) -> caldav.Event:
     client = caldav.DAVClient(url=f"{caldav_url}alice/", username="alice", password="demo")
-    calendar = client.principal().make_calendar(name="calendar", cal_id="calendar")
+    calendar = client.calendar(url=f"{caldav_url}alice/calendar/")  # made by `calbridge run`
     return calendar.save_event(ics.meeting(uid))
 
 
