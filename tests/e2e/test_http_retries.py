@@ -14,9 +14,9 @@ def test_getcancel_read_timeout_leaves_no_stray_cancellation_draft(bridge_with) 
     event = calendar.save_event(ics.meeting())
     bridge.sync()
     event.delete()
-    # The server does the work, but answers just after the client gave up (a slow Exchange):
-    # 1.1 s > the 1 s read time-out, and < 1 s + the shortest back-off (0.25 s) before the retry.
-    bridge.sim.faults.add(r"^GET .*Cmd=getcancel", delay=1.1, count=1)
+    # The server does the work, but answers after the client gave up (a slow Exchange). The
+    # fault acts after the request was carried out, so there is no race with the read-back.
+    bridge.sim.faults.add(r"^GET .*Cmd=getcancel", delay=2.0, count=1, after=True)
     bridge.sync()  # not repeated blindly: the outcome is read back later
     bridge.sync_later()
     bob = [i for i in bridge.exchange.inbox("bob") if i.get(MESSAGE_CLASS) == CANCELED]
@@ -36,7 +36,7 @@ def test_stale_stray_draft_is_never_sent_later(bridge_with) -> None:  # type: ig
     event = calendar.save_event(ics.meeting())
     bridge.sync()
     event.delete()
-    bridge.sim.faults.add(r"^GET .*Cmd=getcancel", delay=1.1, count=1)
+    bridge.sim.faults.add(r"^GET .*Cmd=getcancel", delay=2.0, count=1, after=True)
     bridge.sync()  # the getcancel timed out: its outcome is read back later
     bridge.sync_later()  # cancelled once
     # the meeting comes back (restored), now with dave too, and is cancelled again
