@@ -24,6 +24,7 @@ from radicale import config as radicale_config
 from radicale import server as radicale_server
 
 import radicale_plugin
+from bridge import gate
 from bridge.calendars import CalendarStore
 from bridge.config import Config
 from bridge.engine import Engine
@@ -224,6 +225,7 @@ class Service:
             self.config = replace(self.config, sim_port=port)
 
     def _start_radicale(self, configuration: Any) -> None:
+        gate.install()  # hostile bodies are refused before Radicale parses them (bridge/gate.py)
         ours, theirs = socket.socketpair()
         self._shutdown_socket = ours
         failure: list[BaseException] = []
