@@ -20,8 +20,8 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from radicale import Application
 from radicale import server as radicale_server
+from radicale.app import Application
 
 from bridge.screen import DOOR, Limits, Refusal, decode_body, screen
 
@@ -143,7 +143,7 @@ def install() -> None:
     with _installed:
         if _done:
             return
-        radicale_server.Application = _GatedApplication  # type: ignore[misc,assignment]
+        radicale_server.Application = _GatedApplication  # type: ignore[attr-defined,assignment]
         logging.getLogger("radicale").addFilter(_OneLineBadInput())
         logging.getLogger().addFilter(_QuietUnknownTzid())
         _done.append(True)
