@@ -85,7 +85,8 @@ _TZ_RULE_PARTS = frozenset(
 )
 _SUB_DAILY = frozenset({"SECONDLY", "MINUTELY", "HOURLY"})
 _OBSERVANCES = frozenset({"STANDARD", "DAYLIGHT"})
-_NAME = re.compile(r"[A-Za-z0-9-]+")
+# A property name, after an optional group prefix ("item1.RRULE", which vobject accepts).
+_NAME = re.compile(r"(?:[A-Za-z0-9-]+\.)*([A-Za-z0-9-]+)")
 
 
 def decode_body(body: bytes, content_type: str) -> str | Refusal:
@@ -123,9 +124,11 @@ def _split(line: str) -> tuple[str, str]:
     """(NAME upper-cased, value) of a content line; the value starts after the first colon that
     is not inside a quoted parameter value."""
     match = _NAME.match(line)
-    name = match.group(0).upper() if match else ""
+    if match is None:
+        return "", ""
+    name = match.group(1).upper()
     quoted = False
-    for index in range(len(name), len(line)):
+    for index in range(match.end(), len(line)):
         char = line[index]
         if char == '"':
             quoted = not quoted
@@ -178,6 +181,14 @@ def _event_rule(value: str, limits: Limits) -> str | None:
             f"(at most {limits.max_count})"
         )
     return None
+
+
+def _rule_reason(component: str, value: str, limits: Limits) -> str | None:
+    # STANDARD/DAYLIGHT anywhere are read as zone observances; every other component's rule as
+    # an event's (vobject expands the rules of unknown components as well).
+    if component in _OBSERVANCES:
+        return screen_vtimezone_rule(value)
+    return _event_rule(value, limits)
 
 
 @dataclass
@@ -240,18 +251,16 @@ def screen(text: str, limits: Limits = DOOR) -> Refusal | None:
             top.rules += 1
             if top.rules > limits.max_rules:
                 return Refusal(400, f"more than {limits.max_rules} recurrence rules")
-            # STANDARD/DAYLIGHT anywhere are read as zone observances; every other component's
-            # rule as an event's (vobject expands the rules of unknown components as well).
-            if top.name in _OBSERVANCES:
-                reason = screen_vtimezone_rule(value)
-                if len(stack) > 1:
-                    stack[-2].zone_rules += 1
-                    if stack[-2].zone_rules > limits.max_zone_rules:
-                        reason = f"a VTIMEZONE with more than {limits.max_zone_rules} rules"
-            else:
-                reason = _event_rule(value, limits)
-            if reason is not None:
-                return Refusal(400, reason)
+            if top.name in _OBSERVANCES and len(stack) > 1:
+                stack[-2].zone_rules += 1
+                if stack[-2].zone_rules > limits.max_zone_rules:
+                    return Refusal(400, f"a VTIMEZONE with more than {limits.max_zone_rules} rules")
+            # A parser that ignores quotes would take the value after the first colon: both
+            # readings must pass.
+            for candidate in dict.fromkeys((value, line.partition(":")[2])):
+                reason = _rule_reason(top.name, candidate, limits)
+                if reason is not None:
+                    return Refusal(400, reason)
     if stack:
         return Refusal(400, f"BEGIN:{stack[-1].name[:30]} is never closed")
     return None
