@@ -89,7 +89,7 @@ def test_the_attendee_cap() -> None:
     people = tuple(Attendee(f"p{n}@example.com") for n in range(fit.MAX_INVITEES))
     assert fit.fit(meeting(attendees=people)).attendees == people
     more = (*people, Attendee("one-more@example.com"))
-    with pytest.raises(fit.Unfit, match="501 attendees.*at most 500"):
+    with pytest.raises(fit.Unfit, match=r"501 attendees.*at most 500"):
         fit.fit(meeting(attendees=more))
     # the organizer among the attendees is not an invitee
     assert fit.fit(meeting(attendees=(*people, Attendee("alice@example.com"))))
