@@ -34,10 +34,10 @@ __all__ = ["DOOR", "Limits", "Refusal", "decode_body", "screen", "screen_vtimezo
 class Limits:
     """Bounds on one calendar object (one PUT body, or one event of an import)."""
 
-    # 4 MiB: Radicale peaks at about 20 times the body while parsing it (87 MB for 4 MiB,
-    # bench/front_door.py), so one PUT costs at most ~100 MB; an event with a few attached
-    # documents still fits (the simulator's MIME cap for an Exchange item is 4 MiB as well).
-    # Bigger calendars go through `calbridge import`, which checks each event alone.
+    # 4 MiB: Radicale holds a body being parsed at many times its size (a 4 MiB PUT raises
+    # calbridge's peak RSS from 66 to 130 MiB, bench/front_door.py); an event with a few
+    # attached documents still fits (the simulator's MIME cap for an Exchange item is 4 MiB as
+    # well). Bigger calendars go through `calbridge import`, which checks each event alone.
     max_bytes: int = 4 * 1024 * 1024
     # 2,000 BEGIN lines: a long series with a few hundred modified occurrences, each with an
     # alarm, plus full-history VTIMEZONEs, stays far below; a collection-wide PUT of a big
