@@ -63,7 +63,7 @@ from bridge.meeting import (
     Meeting,
     MeetingError,
     Sensitivity,
-    normalize_address,
+    parse_address,
 )
 from bridge.screen import DOOR, screen_vtimezone_rule
 from bridge.timezones import WINDOWS_ZONES, windows_to_iana
@@ -353,7 +353,7 @@ def _address(prop: vCalAddress, what: str) -> str:
     if not candidate:
         raise _Reject(f"{what} without e-mail address: {_show(value)}")
     try:
-        return normalize_address(str(candidate))
+        return parse_address(str(candidate))
     except MeetingError as exc:
         raise _Reject(f"{what} without a valid e-mail address: {_show(value)}") from exc
 

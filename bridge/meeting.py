@@ -23,6 +23,7 @@ __all__ = [
     "MeetingError",
     "Sensitivity",
     "normalize_address",
+    "parse_address",
 ]
 
 
@@ -80,20 +81,31 @@ def _label_ok(label: str) -> bool:
 
 
 def normalize_address(address: str) -> str:
+    """Lower-case an e-mail address and strip a `mailto:` prefix; reject what is not an address.
+
+    Lenient on purpose: it also reads meetings stored by older versions (state snapshots) and
+    addresses Exchange reports. Input from a calendar goes through the strict `parse_address`.
+    """
+    value = address.strip()
+    if value.lower().startswith("mailto:"):
+        value = value[7:]
+    value = value.strip().lower()
+    if not value or "@" not in value or any(c in value for c in '\r\n\t ,;<>"'):
+        raise MeetingError(f"not an e-mail address: {address[:80]!r}")
+    return value
+
+
+def parse_address(address: str) -> str:
     """One e-mail address (RFC 5322 dot-atom addr-spec), lower-cased, without ``mailto:``.
 
     Exactly one address or an error: ``bob@x:carol@x``, ``x:carol@x``, ``carol@x@evil.example``,
     a blank, a control or a line/paragraph separator inside, quoted local parts and domain
     literals are refused, so a value can never reach Exchange as several recipients.
     """
-    value = address.strip()
-    if value.lower().startswith("mailto:"):
-        value = value[7:]
-    value = value.lower()
-    local, at, domain = value.rpartition("@")
+    value = normalize_address(address)
+    local, _, domain = value.rpartition("@")
     if (
-        not at
-        or not local
+        not local
         or len(local) > _LOCAL_MAX
         or len(domain) > _DOMAIN_MAX
         or any(not part or not all(map(_atom_char, part)) for part in local.split("."))

@@ -69,7 +69,7 @@ from bridge.meeting import (
     Meeting,
     MeetingError,
     Sensitivity,
-    normalize_address,
+    parse_address,
 )
 
 __all__ = [
@@ -226,7 +226,7 @@ def _html_to_text(value: str) -> str:
 def format_address(email: str, name: str = "") -> str:
     """One RFC 5322 address: ``"Bob Example" <bob@example.com>``, or the bare address.
 
-    The address must be exactly one addr-spec (`normalize_address`, then
+    The address must be exactly one addr-spec (`parse_address`, then
     `email.headerregistry.Address`, which refuses anything else); the display name is always
     quoted (``email.utils.quote`` escapes ``\\`` and ``"``) after control characters and line
     separators are folded to spaces. So no name or address can split or extend the list.
@@ -235,7 +235,7 @@ def format_address(email: str, name: str = "") -> str:
         ValueError: ``email`` is not one well-formed address.
     """
     display = " ".join(_NAME_CONTROLS.sub(" ", name).split())
-    address = Address(addr_spec=normalize_address(email))
+    address = Address(addr_spec=parse_address(email))
     if not display:
         return address.addr_spec
     return f'"{quote(display)}" <{address.addr_spec}>'

@@ -10,7 +10,8 @@ import pytest
 from bridge import fit
 from bridge.exchange.props import format_address, format_address_list
 from bridge.ical import parse_event
-from bridge.meeting import Attendee, Meeting, MeetingError, normalize_address
+from bridge.meeting import Attendee, Meeting, MeetingError, normalize_address, parse_address
+from bridge.meeting_codec import decode_meeting, encode_meeting
 
 START = datetime(2026, 12, 10, 14, tzinfo=UTC)
 END = datetime(2026, 12, 10, 15, tzinfo=UTC)
@@ -53,7 +54,7 @@ def text(*lines: str, start: str = "DTSTART:20261210T140000Z") -> str:
 )
 def test_only_one_well_formed_address_is_an_address(value: str) -> None:
     with pytest.raises(MeetingError):
-        normalize_address(value)
+        parse_address(value)
     parsed = parse_event(text(f"ATTENDEE:{value}" if ":" in value else f"ATTENDEE:mailto:{value}"))
     assert parsed.meeting is None
     assert parsed.error is not None and "attendee" in parsed.error
@@ -69,7 +70,15 @@ def test_only_one_well_formed_address_is_an_address(value: str) -> None:
     ],
 )
 def test_well_formed_addresses_pass(value: str, expected: str) -> None:
+    assert parse_address(value) == expected
     assert normalize_address(value) == expected
+
+
+def test_meetings_stored_by_older_versions_still_read() -> None:
+    """normalize_address (used by Attendee) stays lenient: a state snapshot written before the
+    strict check holds such an address and must still decode."""
+    old = meeting(attendees=(Attendee("bob@example.com:carol@example.com"),))
+    assert decode_meeting(encode_meeting(old)) == old
 
 
 def test_recipient_lists_are_quoted_address_lists() -> None:
