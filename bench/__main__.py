@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from bench.common import nproc
 
-SECTIONS = ("ops", "latency", "idle", "put", "open")
+SECTIONS = ("ops", "latency", "idle", "put", "open", "door")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -87,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import state_open
 
         state_open.run(args.items, repro("--only open", f"--items {args.items}"))
+    if "door" in args.only:
+        from bench import front_door
+
+        front_door.run(False, repro("--only door"))
     print()
     print(f"total bench time: {time.perf_counter() - started:.1f} s")
     return 0

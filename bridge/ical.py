@@ -7,7 +7,13 @@ UID in a text yields exactly one `ParsedEvent`, which holds one of three outcome
 - `error`: a short reason when the event is broken or asks for something Exchange 2003 cannot
   hold (unknown time zone, attendee without an e-mail address, hourly recurrence, ...);
 - `skipped`: a reason when the event is valid but cannot be expressed yet (a series with
-  modified occurrences, RECURRENCE-ID), so that it is never half-synced.
+  modified occurrences, RECURRENCE-ID), so that it is never half-synced; a calendar object that
+  holds only a task or a journal (VTODO/VJOURNAL) is skipped too: they are not synced.
+
+A meeting that reads well is then fitted to what Exchange 2003 can hold (`fit.fit`): long text
+trimmed with a note, dates outside 1601–4500, oversized reminders and too many attendees refused
+with a reason. A VTIMEZONE whose rules no real zone has is refused before its rules are expanded
+(the front door's check, `screen.screen_vtimezone_rule`).
 
 Time zones are resolved per calendar, never through icalendar's process-wide cache of VTIMEZONE
 definitions (there, the first file that defines "Customized Time Zone" would decide the offsets of
@@ -48,6 +54,7 @@ from icalendar import (
 )
 from icalendar.parser import Contentlines
 
+from bridge.fit import Unfit, fit
 from bridge.meeting import (
     Attendee,
     AttendeeKind,
@@ -56,8 +63,9 @@ from bridge.meeting import (
     Meeting,
     MeetingError,
     Sensitivity,
-    normalize_address,
+    parse_address,
 )
+from bridge.screen import DOOR, screen_vtimezone_rule
 from bridge.timezones import WINDOWS_ZONES, windows_to_iana
 
 __all__ = ["PRODID", "ParsedEvent", "parse_calendar", "parse_event", "to_ical", "windows_to_iana"]
@@ -239,6 +247,9 @@ class _Source:
             if iana is None:
                 raise _Reject(f"unknown time zone {_show(tzid)}")
             return _zone_for(iana)
+        shape = _zone_shape(component)
+        if shape is not None:
+            raise _Reject(f"time zone {_show(tzid)} in this file is refused: {shape}")
         try:
             custom = component.to_tz(lookup_tzid=False)
             hints = [str(v) for v in _all(component, "X-LIC-LOCATION")]
@@ -246,6 +257,28 @@ class _Source:
         except Exception as exc:
             raise _Reject(f"time zone {_show(tzid)} in this file is invalid") from exc
         return _zone_for(match) if match else _Zone(custom, None, exact=False)
+
+
+def _zone_shape(component: Timezone) -> str | None:
+    """Why a VTIMEZONE could make dateutil run without end (the front door's rules), or None.
+
+    The door refuses such a PUT; a file that came another way (a hand edit, a restore) is
+    checked here before `to_tz` expands its rules.
+    """
+    observances = [c for c in component.subcomponents if c.name in ("STANDARD", "DAYLIGHT")]
+    if len(observances) > DOOR.max_observances:
+        return f"more than {DOOR.max_observances} observances"
+    rules = 0
+    for observance in observances:
+        for rule in _all(observance, "RRULE"):
+            rules += 1
+            text = rule.to_ical().decode() if isinstance(rule, vRecur) else str(rule)
+            reason = screen_vtimezone_rule(text)
+            if reason is not None:
+                return reason
+    if rules > DOOR.max_zone_rules:
+        return f"more than {DOOR.max_zone_rules} rules"
+    return None
 
 
 # -- reading properties ----------------------------------------------------------------------
@@ -320,7 +353,7 @@ def _address(prop: vCalAddress, what: str) -> str:
     if not candidate:
         raise _Reject(f"{what} without e-mail address: {_show(value)}")
     try:
-        return normalize_address(str(candidate))
+        return parse_address(str(candidate))
     except MeetingError as exc:
         raise _Reject(f"{what} without a valid e-mail address: {_show(value)}") from exc
 
@@ -567,8 +600,8 @@ def _outcome(group: _Group) -> ParsedEvent:
                 "series cannot be expressed on Exchange 2003 yet"
             )
             return ParsedEvent(uid, None, None, reason, raw)
-        meeting = _meeting(masters[0], group.source)
-    except (_Reject, MeetingError) as exc:
+        meeting = fit(_meeting(masters[0], group.source))
+    except (_Reject, MeetingError, Unfit) as exc:
         return ParsedEvent(uid, None, str(exc), None, raw)
     except Exception as exc:  # icalendar or dateutil choked on something unforeseen
         reason = f"cannot read this event ({type(exc).__name__}: {_show(exc, 120)})"
@@ -770,10 +803,29 @@ def parse_event(text: str | bytes, *, default_tz: str = "UTC") -> ParsedEvent:
         return results[0]
     content = _decode(text)
     if not results:
+        task_uid = _task_uid(content)
+        if task_uid is not None:
+            return ParsedEvent(task_uid, None, None, "tasks/journals are not synced to Exchange",
+                               content)
         return ParsedEvent(None, None, "no VEVENT in this calendar object", None, content)
     uids = ", ".join(_show(r.uid, 40) for r in results[:3]) + (", …" if len(results) > 3 else "")
     reason = f"expected one event, found {len(results)} (UIDs {uids})"
     return ParsedEvent(None, None, reason, None, content)
+
+
+def _task_uid(content: str) -> str | None:
+    """The UID of the first VTODO/VJOURNAL of a text without VEVENTs, or None."""
+    try:
+        parsed = Calendar.from_ical(content, multiple=True)
+    except Exception:  # not iCalendar: the caller's "no VEVENT" says enough
+        return None
+    for top in parsed:
+        for component in top.walk():
+            if component.name in ("VTODO", "VJOURNAL"):
+                uid = _uid(component)
+                if uid is not None and uid == _clean(uid) and "\n" not in uid:
+                    return uid
+    return None
 
 
 # -- serializing -----------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Rules kept here: a broken event is reported and skipped, never a reason to drop the others; the
 events go through Radicale's storage (`CalendarStore.import_events`), so the plugin records them
 like any client write and the sync engine sends exactly what changed — re-importing the same
-file changes nothing, a changed version updates only the events that changed.
+file changes nothing, a changed version updates only the events that changed. Each event passes
+the front door's check (`screen.screen`, the limits a CalDAV PUT gets) before Radicale parses it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from bridge import ical
 from bridge.calendars import CalendarStore, ImportOutcome
 from bridge.config import Config
+from bridge.screen import screen
 
 __all__ = ["import_file", "import_text"]
 
@@ -56,6 +58,10 @@ def import_text(
             outcomes.append(
                 ImportOutcome(event.uid or "(no UID)", "rejected", event.error or "no UID")
             )
+        elif (refusal := screen(event.raw)) is not None:
+            # The same check as a CalDAV PUT gets at the front door (bridge/gate.py), per event,
+            # before Radicale's vobject parses the text in `import_events`.
+            outcomes.append(ImportOutcome(event.uid, "rejected", refusal.reason))
         else:
             # Skipped events (e.g. overridden occurrences) are still stored: the calendar keeps
             # them, and `calbridge status` explains why Exchange does not get them.

@@ -23,6 +23,7 @@ __all__ = [
     "MeetingError",
     "Sensitivity",
     "normalize_address",
+    "parse_address",
 ]
 
 
@@ -59,14 +60,58 @@ class Sensitivity(enum.StrEnum):
     CONFIDENTIAL = "CONFIDENTIAL"
 
 
+# RFC 5322 3.2.3 atext, plus letters and digits beyond ASCII (RFC 6531 addresses); no quoted
+# local parts and no domain literals: Exchange 2003 recipients never need them, and each is a way
+# to smuggle a second address ("a@b"@evil.example) past a reader that splits differently.
+_ATEXT = frozenset("abcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+-/=?^_`{|}~")
+_LOCAL_MAX, _DOMAIN_MAX, _LABEL_MAX = 64, 253, 63  # RFC 5321 4.5.3.1
+
+
+def _atom_char(char: str) -> bool:
+    return char in _ATEXT or (ord(char) > 0x7F and char.isalnum())
+
+
+def _label_ok(label: str) -> bool:
+    return (
+        0 < len(label) <= _LABEL_MAX
+        and not label.startswith("-")
+        and not label.endswith("-")
+        and all(c == "-" or c.isalnum() for c in label)
+    )
+
+
 def normalize_address(address: str) -> str:
-    """Lower-case an e-mail address and strip a `mailto:` prefix; reject what is not an address."""
+    """Lower-case an e-mail address and strip a `mailto:` prefix; reject what is not an address.
+
+    Lenient on purpose: it also reads meetings stored by older versions (state snapshots) and
+    addresses Exchange reports. Input from a calendar goes through the strict `parse_address`.
+    """
     value = address.strip()
     if value.lower().startswith("mailto:"):
         value = value[7:]
     value = value.strip().lower()
-    if not value or "@" not in value or any(c in value for c in "\r\n\t ,;<>\"'"):
-        raise MeetingError(f"not an e-mail address: {address!r}")
+    if not value or "@" not in value or any(c in value for c in '\r\n\t ,;<>"'):
+        raise MeetingError(f"not an e-mail address: {address[:80]!r}")
+    return value
+
+
+def parse_address(address: str) -> str:
+    """One e-mail address (RFC 5322 dot-atom addr-spec), lower-cased, without ``mailto:``.
+
+    Exactly one address or an error: ``bob@x:carol@x``, ``x:carol@x``, ``carol@x@evil.example``,
+    a blank, a control or a line/paragraph separator inside, quoted local parts and domain
+    literals are refused, so a value can never reach Exchange as several recipients.
+    """
+    value = normalize_address(address)
+    local, _, domain = value.rpartition("@")
+    if (
+        not local
+        or len(local) > _LOCAL_MAX
+        or len(domain) > _DOMAIN_MAX
+        or any(not part or not all(map(_atom_char, part)) for part in local.split("."))
+        or not all(_label_ok(label) for label in domain.split("."))
+    ):
+        raise MeetingError(f"not an e-mail address: {address[:80]!r}")
     return value
 
 

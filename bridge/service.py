@@ -30,7 +30,7 @@ from radicale import config as radicale_config
 from radicale import server as radicale_server
 
 import radicale_plugin
-from bridge import instance, logfilters, statedir
+from bridge import gate, instance, logfilters, statedir
 from bridge.calendars import CalendarStore
 from bridge.config import Config
 from bridge.engine import Engine
@@ -287,6 +287,7 @@ class Service:
     def _start_radicale(self, configuration: Any) -> None:
         # Another server on the port would answer the readiness probe below in Radicale's place.
         _ensure_free(self.config.caldav_host, self.config.caldav_port)
+        gate.install()  # hostile bodies are refused before Radicale parses them (bridge/gate.py)
         ours, theirs = socket.socketpair()
         self._shutdown_socket = ours
         failure: list[BaseException] = []

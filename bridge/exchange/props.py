@@ -47,7 +47,8 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from email.utils import getaddresses
+from email.headerregistry import Address
+from email.utils import getaddresses, quote
 from typing import Final
 
 from bridge.exchange.webdav import (
@@ -68,6 +69,7 @@ from bridge.meeting import (
     Meeting,
     MeetingError,
     Sensitivity,
+    parse_address,
 )
 
 __all__ = [
@@ -222,16 +224,21 @@ def _html_to_text(value: str) -> str:
 
 
 def format_address(email: str, name: str = "") -> str:
-    """One RFC 822 address: ``"Bob Example" <bob@example.com>``, or the bare address.
+    """One RFC 5322 address: ``"Bob Example" <bob@example.com>``, or the bare address.
 
-    The display name is always quoted, with ``\\`` and ``"`` escaped and control characters
-    folded to spaces, so no name can split or extend the list.
+    The address must be exactly one addr-spec (`parse_address`, then
+    `email.headerregistry.Address`, which refuses anything else); the display name is always
+    quoted (``email.utils.quote`` escapes ``\\`` and ``"``) after control characters and line
+    separators are folded to spaces. So no name or address can split or extend the list.
+
+    Raises:
+        ValueError: ``email`` is not one well-formed address.
     """
     display = " ".join(_NAME_CONTROLS.sub(" ", name).split())
+    address = Address(addr_spec=parse_address(email))
     if not display:
-        return email
-    quoted = display.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{quoted}" <{email}>'
+        return address.addr_spec
+    return f'"{quote(display)}" <{address.addr_spec}>'
 
 
 def format_address_list(attendees: Sequence[Attendee]) -> str:

@@ -1,0 +1,149 @@
+"""The front door: a WSGI layer that refuses hostile bodies before Radicale parses them.
+
+Rule kept here (design §1, "hostile input stops at the door"): every request body is bounded
+(`screen.DOOR.max_bytes`, 413 before it is read), and every PUT body passes `screen.screen` —
+size, components, attendees, recurrence, the shape of a VTIMEZONE — before Radicale's vobject
+sees it. A refusal is a 4xx with a short plain-text reason and one log line, never a traceback;
+anything that passes goes to Radicale unchanged (the same bytes, the same headers).
+
+`install()` puts the door in front of every Radicale application this process serves
+(`radicale.server.serve` builds its application from `radicale.server.Application`), and turns
+the log noise of bad input into one line: Radicale's traceback for a bad PUT, vobject's
+root-logger ERROR for an unknown TZID.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from radicale import server as radicale_server
+from radicale.app import Application
+
+from bridge.screen import DOOR, Limits, Refusal, decode_body, screen
+
+__all__ = ["FrontDoor", "install"]
+
+logger = logging.getLogger(__name__)
+
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+_REASONS = {400: "Bad Request", 413: "Content Too Large", 415: "Unsupported Media Type"}
+# A refused body is read and dropped up to this much, so the client gets the answer instead of
+# a connection reset while it is still sending; past it the connection is simply closed.
+_DRAIN_BYTES = 16 * 1024 * 1024
+_CHUNK = 64 * 1024
+
+
+class FrontDoor:
+    """WSGI middleware: `FrontDoor(app)` answers hostile requests itself, passes the rest."""
+
+    def __init__(self, app: WsgiApp, limits: Limits = DOOR) -> None:
+        self.app = app
+        self.limits = limits
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        refusal = self._check(environ)
+        if refusal is None:
+            return self.app(environ, start_response)
+        method = str(environ.get("REQUEST_METHOD", "")).upper()
+        logger.warning(
+            "refused %s %r: %s", method, environ.get("PATH_INFO", ""), refusal.reason
+        )
+        body = (refusal.reason + "\n").encode("utf-8")
+        start_response(
+            f"{refusal.status} {_REASONS.get(refusal.status, 'Refused')}",
+            [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
+        )
+        return [] if method == "HEAD" else [body]
+
+    def _check(self, environ: dict[str, Any]) -> Refusal | None:
+        coding = str(environ.get("HTTP_CONTENT_ENCODING", "")).strip().lower()
+        if coding not in ("", "identity"):
+            # Radicale would not decode it anyway; a compressed body could also hide its size.
+            return Refusal(415, f"request bodies with Content-Encoding {coding[:20]!r} are refused")
+        raw_length = str(environ.get("CONTENT_LENGTH") or "0").strip()
+        if not raw_length.isdigit():
+            return Refusal(400, "invalid Content-Length")
+        length = int(raw_length)
+        if length > self.limits.max_bytes:
+            _drain(environ, length)
+            return Refusal(413, f"the request body is larger than {self.limits.max_bytes} bytes")
+        if str(environ.get("REQUEST_METHOD", "")).upper() != "PUT" or length == 0:
+            return None
+        body = environ["wsgi.input"].read(length)
+        # Radicale reads the body again: give it the very same bytes.
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        text = decode_body(body, str(environ.get("CONTENT_TYPE", "")))
+        if isinstance(text, Refusal):
+            return text
+        return screen(text, self.limits)
+
+
+def _drain(environ: dict[str, Any], length: int) -> None:
+    stream = environ.get("wsgi.input")
+    left = min(length, _DRAIN_BYTES)
+    try:
+        while left > 0 and stream is not None:
+            chunk = stream.read(min(_CHUNK, left))
+            if not chunk:
+                break
+            left -= len(chunk)
+    except OSError:  # the client went away: nothing to answer
+        pass
+
+
+class _GatedApplication(FrontDoor):
+    """What `radicale.server.serve` builds in place of `radicale.Application`."""
+
+    def __init__(self, configuration: Any) -> None:
+        super().__init__(Application(configuration))
+
+
+class _OneLineBadInput(logging.Filter):
+    """Radicale's record of a refused bad PUT keeps its message and loses its traceback: bad
+    input is not a bug. Other records (an unexpected exception's 500) keep theirs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno <= logging.WARNING and str(record.msg).startswith("Bad "):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+class _QuietUnknownTzid(logging.Filter):
+    """vobject reports a TZID it cannot find (``'Mars/Olympus'``) as an ERROR on the root logger;
+    `ical.py` already gives the event its reason, so this is a one-line debug record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name != "root" or "vobject" not in record.pathname.replace("\\", "/"):
+            return True
+        if type(record.msg).__name__ != "UnknownTimeZoneError":
+            return True
+        record.msg, record.args = "vobject: unknown time zone %s", (record.msg,)
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
+_installed = threading.Lock()
+_done: list[bool] = []
+
+
+def install() -> None:
+    """Put the front door before every Radicale this process serves; quiet bad-input logs.
+
+    Idempotent. Radicale's ``serve`` takes its application class from its module at start, so
+    this runs before the server starts.
+    """
+    with _installed:
+        if _done:
+            return
+        radicale_server.Application = _GatedApplication  # type: ignore[attr-defined,assignment]
+        logging.getLogger("radicale").addFilter(_OneLineBadInput())
+        logging.getLogger().addFilter(_QuietUnknownTzid())
+        _done.append(True)
