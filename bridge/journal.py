@@ -1,9 +1,11 @@
 """One journaled Exchange operation: every side effect is written down before and after.
 
 Rule kept here (design §4): `step()` journals a side effect as started, performs it, and marks it
-done. Replaying an operation after a crash skips the steps found done, and a step found started
-but not done is first checked against the server (its marker read back) and only repeated when
-the check says it did not happen; steps without a check must be idempotent.
+done. Only the steps declared in the operation's table (`bridge.operations`) can be run: any
+other name is a bug in the recipe (`UndeclaredStep`), never a silent new journal entry.
+Replaying an operation after a crash skips the steps found done, and a step found started but
+not done is first checked against the server (its marker read back) and only repeated when the
+check says it did not happen; steps without a check must be idempotent.
 """
 
 from __future__ import annotations
@@ -11,12 +13,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from bridge.operations import Payload
 from bridge.state import JournalEntry, State
 
-__all__ = ["JournaledRun", "OutcomeUnknown", "StepHook"]
+__all__ = ["JournaledRun", "OutcomeUnknown", "StepHook", "UndeclaredStep"]
+
+
+class UndeclaredStep(LookupError):
+    """A recipe ran a step its operation's table does not declare: a bug in calbridge (h11's
+    LocalProtocolError: the caller misused the API), never a condition of the server."""
 
 class OutcomeUnknown(Exception):
-    """A step was started but its outcome cannot be read back yet (it may be in flight)."""
+    """A step was started but its outcome cannot be read back yet (it may be in flight);
+    ``until`` is when it can."""
+
+    def __init__(self, message: str, until: datetime) -> None:
+        super().__init__(message)
+        self.until = until
 
 
 # Test seam: called as hook(uid, step, moment) with moment "before" (journaled, not sent),
@@ -32,15 +45,15 @@ class JournaledRun:
         state: State,
         mailbox: str,
         uid: str,
-        op: str,
-        payload: dict,
+        payload: Payload,
         entries: list[JournalEntry],
         hook: StepHook | None = None,
         *,
         clock: Callable[[], datetime] | None = None,
         settle: timedelta = timedelta(0),
     ) -> None:
-        self.state, self.mailbox, self.uid, self.op = state, mailbox, uid, op
+        self.state, self.mailbox, self.uid = state, mailbox, uid
+        self.operation = payload.op
         self.hook = hook
         self.clock = clock or (lambda: datetime.now(UTC))
         self.settle = settle
@@ -49,6 +62,7 @@ class JournaledRun:
         self.first = not entries
 
     def marker(self, step: str) -> str | None:
+        self._declared(step)
         entry = self.entries.get(step)
         return entry.marker if entry is not None else None
 
@@ -68,6 +82,7 @@ class JournaledRun:
         it took effect (a string answer is its marker); without a check the step is idempotent
         and simply repeated.
         """
+        self._declared(name)
         state = self.state
         entry = self.entries.get(name)
         if entry is not None and entry.done:
@@ -76,7 +91,8 @@ class JournaledRun:
             if self.clock() - entry.created_at < self.settle:
                 raise OutcomeUnknown(
                     f"{name} of {self.uid} may still be in progress on the server; "
-                    f"its outcome is checked after {self.settle}"
+                    f"its outcome is checked after {self.settle}",
+                    entry.created_at + self.settle,
                 )
             found = check(entry)
             if found:
@@ -89,11 +105,11 @@ class JournaledRun:
             entry_id = state.journal_start(
                 self.mailbox,
                 self.uid,
-                self.op,  # type: ignore[arg-type]
+                self.operation.name,
                 name,
                 target_url=target,
                 marker=marker,
-                payload=self.payload if self.first else None,
+                payload=self.payload.encode() if self.first else None,
             )
             self.first = False
         self._hook(name, "before")
@@ -105,6 +121,13 @@ class JournaledRun:
         state.journal_done(entry_id, result)
         self._hook(name, "after")
         return result or ""
+
+    def _declared(self, step: str) -> None:
+        if step not in self.operation:
+            raise UndeclaredStep(
+                f"{self.operation.name} declares no step {step!r} "
+                f"(its steps: {', '.join(self.operation.step_names)})"
+            )
 
     def _hook(self, step: str, moment: str) -> None:
         if self.hook is not None:

@@ -17,9 +17,18 @@ What the planner relies on from the engine:
   -> ``mark_cancelled(sequence)``; Skip/Reject -> ``mark_skipped(reason, content_hash,
   radicale_etag)`` with the action's fields (the planner compares them to skip the same content
   only once); Hold -> ``set_hold`` (a pass without a Hold for the mailbox may ``clear_hold``).
-- **Order:** actions come as bookkeeping (Reject, Skip), then removals (Cancel, Delete), then
-  Update, then Create, each group by UID, and the Hold last; so a room freed by a cancellation
-  can be booked by a creation in the same pass.
+- **Order:** actions come as bookkeeping (Reject, Skip), then removals (Cancel, Delete) and
+  deferred removals (Defer), then Update, then Create, each group by UID, and the Hold last; so
+  a room freed by a cancellation can be booked by a creation in the same pass.
+- **Grace before a removal** (``cancel_grace``): an event deleted from the calendar is removed
+  from Exchange only once it has been gone for the grace period (a client's DELETE-then-PUT
+  move must not cancel and re-invite). The engine passes when it first saw each UID gone
+  (``gone_since``); a removal not yet due becomes ``Defer(uid, since, until)``, which the engine
+  only remembers (a UID without a Defer in a pass is forgotten: it returned or was removed).
+  STATUS:CANCELLED is a decision, not a move: it never waits.
+- **Refused for good:** a row that Exchange refused with a permanent error (``failed``, an
+  attempt counted, no retry time: see `refused`) waits until its event changes; `calbridge
+  retry` (attempts back to 0) also lets it go again.
 
 Ownership (design §4, "never send on behalf of someone else"), see `classify`:
 
@@ -34,9 +43,9 @@ Ownership (design §4, "never send on behalf of someone else"), see `classify`:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bridge.meeting import Attendee, Meeting, normalize_address
 from bridge.state.rows import ItemKind, ItemRow
@@ -45,6 +54,7 @@ __all__ = [
     "Action",
     "Cancel",
     "Create",
+    "Defer",
     "Delete",
     "Hold",
     "ItemAction",
@@ -55,6 +65,7 @@ __all__ = [
     "classify",
     "invitees",
     "plan",
+    "refused",
 ]
 
 _CANCELLED = "CANCELLED"
@@ -143,6 +154,15 @@ class Delete(_ItemAction):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Defer(_ItemAction):
+    """A removal that waits: the event has been gone since ``since``; it is removed at
+    ``until`` unless it comes back first."""
+
+    since: datetime
+    until: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
 class Skip(_ItemAction):
     """The event cannot be expressed on Exchange: record it, do not touch Exchange."""
 
@@ -171,10 +191,12 @@ class Hold:
         return len(self.uids)
 
 
-Action = Create | Update | Cancel | Delete | Skip | Reject | Hold
-ItemAction = Create | Update | Cancel | Delete | Skip | Reject  # the ones about one UID
+Action = Create | Update | Cancel | Delete | Defer | Skip | Reject | Hold
+ItemAction = Create | Update | Cancel | Delete | Defer | Skip | Reject  # about one UID
 
-_ORDER: dict[type, int] = {Reject: 0, Skip: 0, Cancel: 1, Delete: 1, Update: 2, Create: 3, Hold: 4}
+_ORDER: dict[type, int] = {
+    Reject: 0, Skip: 0, Cancel: 1, Delete: 1, Defer: 1, Update: 2, Create: 3, Hold: 4
+}
 
 
 # -- ownership -------------------------------------------------------------------------------
@@ -213,6 +235,8 @@ def plan(
     allow_mass_cancel: bool = False,
     mass_cancel_threshold: float = 0.5,
     mass_cancel_min: int = 3,
+    cancel_grace: timedelta = timedelta(0),
+    gone_since: Mapping[str, datetime] | None = None,
     now: datetime,
 ) -> list[Action]:
     """Diff one mailbox's calendar (`snapshots`) against its state (`rows`).
@@ -227,6 +251,9 @@ def plan(
         mass_cancel_threshold: share of the sent meetings with invitees that may disappear in
             one pass; more than that (or all of them) trips the guard ...
         mass_cancel_min: ... but only when at least this many were sent.
+        cancel_grace: how long a deleted event waits before it is removed from Exchange.
+        gone_since: UID -> when the engine first saw its event gone (the Defers of its last
+            pass); a UID not in it is gone since ``now``.
         now: aware current time (retry due dates are compared with it).
 
     Returns:
@@ -260,6 +287,15 @@ def plan(
         snap = present.get(uid)
         if snap is None:
             action = _plan_gone(row, owners, now) if row is not None else None
+            if isinstance(action, Cancel | Delete) and cancel_grace > timedelta(0):
+                since = (gone_since or {}).get(uid, now)
+                if now < since + cancel_grace:
+                    action = Defer(
+                        uid=uid,
+                        since=since,
+                        until=since + cancel_grace,
+                        reason=f"{action.reason}; it may come back (cancel_grace)",
+                    )
             if isinstance(action, Cancel):
                 deletion_cancels.append(action)
             elif action is not None:
@@ -319,8 +355,9 @@ def _plan_present(
             uid=uid, reason=reason, error=snap.error, content_hash=content_hash, etag=snap.etag
         )
 
-    # Waiting for a retry: whatever changed, nothing happens before next_attempt_at.
-    waiting = row is not None and _waiting(row, now)
+    # Waiting for a retry: whatever changed, nothing happens before next_attempt_at; refused
+    # for good: nothing happens until the event changes.
+    waiting = row is not None and (_waiting(row, now) or refused(row, content_hash))
 
     # STATUS:CANCELLED on an event Exchange holds: cancel (or delete) it. Checked before a
     # skip, because a cancellation can always be expressed.
@@ -394,8 +431,8 @@ def _plan_gone(row: ItemRow, owners: frozenset[str], now: datetime) -> ItemActio
     """The decision table for a row whose event is no longer in the calendar."""
     if row.status == "cancelled":
         return None  # already removed from Exchange
-    if _waiting(row, now):
-        return None  # failed, not due yet
+    if _waiting(row, now) or refused(row, None):
+        return None  # failed, not due yet; or its removal was refused for good
     return _removal(row, owners, fallback=None, why="the event was deleted from the calendar")
 
 
@@ -474,6 +511,18 @@ def _waiting(row: ItemRow, now: datetime) -> bool:
     """A failed row before its retry time."""
     return (
         row.status == "failed" and row.next_attempt_at is not None and row.next_attempt_at > now
+    )
+
+
+def refused(row: ItemRow, content_hash: str | None) -> bool:
+    """Exchange refused this version for good (a permanent 4xx): the row is ``failed`` with
+    an attempt counted but no retry time, for the content it still has (None: a removal was
+    refused). `calbridge retry` (attempts back to 0) or a changed event ends the wait."""
+    return (
+        row.status == "failed"
+        and row.next_attempt_at is None
+        and row.attempts > 0
+        and row.content_hash == content_hash
     )
 
 

@@ -21,6 +21,11 @@ credentials, cookies or request bodies. The tree (modelled on requests' exceptio
     └── ProtocolError             an answer we cannot understand: malformed XML, an XML bomb, an
                                   unexpected content type or shape (h11's "remote" protocol error)
 
+What the caller can do, by class and status (`is_outage`, `is_permanent`): a transport failure
+or a 502/503/504 is a condition of the server (wait, and ask again); a 400, 403 (on anything
+but a read), 405, 411, 413, 414, 415 or 422 can never succeed as sent (a terminal failure);
+everything else may succeed later (back off and retry).
+
 `error_for_status` maps a status code to the right class (`STATUS_ERRORS` is the table). Codes
 with no class of their own (other 4xx, 500, 501, 505, 507, ...) become a plain `ExchangeError`: a
 500 from Exchange 2003 means the store refused the operation, not that it is busy, so it is not
@@ -31,7 +36,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Self
 
 from bridge.redact import CONTROL_CHARACTERS, redact_url
 
@@ -51,6 +55,8 @@ __all__ = [
     "SessionExpired",
     "TransportError",
     "error_for_status",
+    "is_outage",
+    "is_permanent",
     "make_excerpt",
     "redact_url",
 ]
@@ -108,21 +114,6 @@ class ExchangeError(Exception):
         self.status = status
         # ``excerpt`` (already chosen text) wins over ``body`` (the raw answer); both are cleaned.
         self.excerpt = make_excerpt(excerpt if excerpt is not None else body)
-
-    def add_context(
-        self, *, method: str | None = None, url: str | None = None, status: int | None = None
-    ) -> Self:
-        """Fill in request details a pure parser could not know; returns ``self`` for ``raise``.
-
-        Fields already set are kept.
-        """
-        if self.method is None:
-            self.method = method
-        if self.url is None:
-            self.url = redact_url(url)
-        if self.status is None:
-            self.status = status
-        return self
 
     def __str__(self) -> str:
         where = " ".join(str(p) for p in (self.method, self.url) if p)
@@ -216,3 +207,19 @@ def error_for_status(
         return None
     cls = STATUS_ERRORS.get(status, ExchangeError)
     return cls(f"HTTP {status}", method=method, url=url, status=status, body=body)
+
+
+PERMANENT_STATUSES = frozenset({400, 403, 405, 411, 413, 414, 415, 422})
+_READS = frozenset({"PROPFIND", "BPROPFIND", "SEARCH", "HEAD", "OPTIONS"})
+
+
+def is_outage(error: BaseException) -> bool:
+    """The server (or the way to it) does not answer: no connection, a time-out, 502/503/504."""
+    return isinstance(error, TransportError | ServerBusy)
+
+
+def is_permanent(error: BaseException) -> bool:
+    """The request can never succeed as sent (e.g. 413 too large, 400, 422, 403 on a write)."""
+    if not isinstance(error, ExchangeError) or error.status not in PERMANENT_STATUSES:
+        return False
+    return not (error.status == 403 and error.method in _READS)

@@ -179,6 +179,17 @@ class Mailbox:
         answers = webdav.parse_multistatus(response.content)
         return answers[0] if answers else None
 
+    def probe(self) -> None:
+        """One cheap request (PROPFIND, depth 0, of the mailbox root): raises the client's error
+        when Exchange does not answer (the engine's outage test)."""
+        self.session.request(
+            "PROPFIND",
+            self.root_url,
+            headers={**_XML, "Depth": "0"},
+            body=webdav.build_propfind(("DAV:displayname",)),
+            accept=(404,),
+        )
+
     def exists(self, url: str) -> bool:
         return self.read(url, ("DAV:getetag",)) is not None
 
@@ -340,27 +351,6 @@ class Mailbox:
         """DELETE an item; False when it was already gone."""
         response = self.session.request("DELETE", url, accept=(404,), idempotent=True)
         return response.status_code != 404
-
-    # -- whole operations (no journal; the engine composes the steps itself) -----------------
-
-    def create_meeting(self, meeting: Meeting) -> str:
-        url = self.write_appointment(meeting, create=True)
-        if meeting.has_invitees:
-            draft = self.draft_url(meeting.uid, "request", meeting.sequence)
-            self.write_draft(meeting, draft)
-            self.send_draft(draft)
-        return url
-
-    def update_meeting(self, meeting: Meeting) -> None:
-        url = self.write_appointment(meeting, create=False)
-        if meeting.has_invitees:
-            self.post_sendappt(meeting, url)
-
-    def cancel_meeting(self, meeting: Meeting) -> None:
-        url = self.appointment_url(meeting.uid)
-        if meeting.has_invitees:
-            self.send_draft(self.get_cancel_draft(url))
-        self.delete(url)
 
     # -- free/busy ---------------------------------------------------------------------------
 

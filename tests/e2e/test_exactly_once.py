@@ -9,20 +9,30 @@ import sys
 import pytest
 
 from bridge.engine import Crash, Engine
+from bridge.ical import parse_event
+from bridge.operations import OPERATIONS
+from bridge.report import Failed
 from tests.e2e import ics
 from tests.e2e.conftest import CANCELED, REQUEST, Bridge
 
-STEPS = {
-    "create": ["appointment_written", "draft_written", "draft_sent"],
-    "update": ["update_written", "update_sent"],
-    "cancel": ["cancel_draft", "cancel_sent", "appointment_deleted"],
-    # an update that removes carol: she gets a cancellation of her own
-    "shrink": ["update_sent", "uninvite_written", "uninvite_sent"],
+# Each operation's steps come from its declared table (bridge.operations); a scenario is the
+# user's action that makes the engine run the step. A (step, scenario) pair that never reaches
+# the step fails its test (the hook must fire), so the map cannot silently go stale.
+SCENARIO_OF_STEP = {
+    ("create", "adopted"): "adopt",
+    ("create", "update_sent"): "adopt",
+    ("update", "uninvite_written"): "shrink",
+    ("update", "uninvite_sent"): "shrink",
 }
+DEFAULT_SCENARIO = {"create": "create", "update": "update", "cancel": "cancel",
+                    "delete": "delete"}
 CASES = [
-    (op, step, moment)
-    for op, steps in STEPS.items()
-    for step in steps
+    pytest.param(
+        op.name, step, SCENARIO_OF_STEP.get((op.name, step), DEFAULT_SCENARIO[op.name]), moment,
+        id=f"{op.name}-{step}-{moment}",
+    )
+    for op in OPERATIONS.values()
+    for step in op.step_names
     for moment in ("before", "sent", "after")
 ]
 MOVED = {"start": "DTSTART:20261210T160000Z", "end": "DTEND:20261210T170000Z",
@@ -40,10 +50,26 @@ def crashing_engine(bridge: Bridge, step: str, moment: str) -> Engine:
 
 
 def prepare(bridge: Bridge, op: str):  # type: ignore[no-untyped-def]
-    """Bring the calendar to the state in which `op` is the next thing to do."""
+    """Bring the calendar to the state in which the scenario `op` is the next thing to do."""
     calendar = bridge.calendar("alice")
     if op == "create":
         calendar.save_event(ics.meeting())
+        return
+    if op == "adopt":
+        # Exchange already holds the meeting (the bridge's state was lost or restored from a
+        # backup, or it was made by hand); nobody was invited. The calendar has it moved.
+        engine = bridge.service.engine
+        assert engine is not None
+        user = bridge.config.user("alice")
+        original = parse_event(ics.meeting(), default_tz=bridge.config.timezone).meeting
+        assert original is not None
+        engine.mailbox_for(user).write_appointment(original, create=True)
+        calendar.save_event(ics.meeting(**MOVED))
+        return
+    if op == "delete":  # a plain appointment: removed without a message
+        event = calendar.save_event(ics.calendar(ics.event("planning-1")))
+        bridge.sync()
+        event.delete()
         return
     event = calendar.save_event(ics.meeting())
     bridge.sync()
@@ -64,12 +90,14 @@ def check(bridge: Bridge, op: str) -> None:
         "update": {"bob": (2, 0), "carol": (2, 0)},
         "cancel": {"bob": (1, 1), "carol": (1, 1)},
         "shrink": {"bob": (2, 0), "carol": (1, 1)},
+        "adopt": {"bob": (1, 0), "carol": (1, 0)},  # the update only: never re-invited
+        "delete": {"bob": (0, 0), "carol": (0, 0)},
     }[op]
     for who, counts in expected.items():
         got = (len(exchange.inbox(who, REQUEST)), len(exchange.inbox(who, CANCELED)))
         assert got == counts, f"{who}: requests/cancellations {got}, expected {counts}"
     appointments = exchange.calendar("alice")
-    if op == "cancel":
+    if op in ("cancel", "delete"):
         assert appointments == []
         assert exchange.items("alice", "Drafts") == []
     else:
@@ -78,17 +106,31 @@ def check(bridge: Bridge, op: str) -> None:
     state = bridge.service.engine.state  # type: ignore[union-attr]
     assert state.open_journals("alice") == []
     row = state.get_item("alice", "planning-1")
-    assert row is not None and row.status == ("cancelled" if op == "cancel" else "synced")
+    removed = op in ("cancel", "delete")
+    assert row is not None and row.status == ("cancelled" if removed else "synced")
 
 
-@pytest.mark.parametrize(("op", "step", "moment"), CASES)
-def test_crash_at_every_step_boundary(bridge: Bridge, op: str, step: str, moment: str) -> None:
-    prepare(bridge, op)
-    with pytest.raises(Crash):
+def test_every_step_of_every_operation_is_in_the_matrix() -> None:
+    covered = {(c.values[0], c.values[1]) for c in CASES}
+    declared = {(op.name, s) for op in OPERATIONS.values() for s in op.step_names}
+    assert covered == declared
+    assert set(SCENARIO_OF_STEP) <= declared, "a scenario names a step no table declares"
+
+
+@pytest.mark.parametrize(("operation", "step", "scenario", "moment"), CASES)
+def test_crash_at_every_step_boundary(
+    bridge: Bridge, operation: str, step: str, scenario: str, moment: str
+) -> None:
+    prepare(bridge, scenario)
+    with pytest.raises(Crash):  # the scenario must reach the step: the hook must fire
         crashing_engine(bridge, step, moment).sync()
+    row = bridge.service.engine.state.get_item("alice", "planning-1")  # type: ignore[union-attr]
+    assert row is not None
+    entries = bridge.service.engine.state.open_journal("alice", "planning-1")  # type: ignore[union-attr]
+    assert entries and entries[0].op == operation
     # "Restart": a fresh engine (new HTTP sessions, new discovery), then normal passes.
     restarted(bridge)
-    check(bridge, op)
+    check(bridge, scenario)
 
 
 def restarted(bridge: Bridge) -> None:
@@ -116,7 +158,7 @@ def test_exchange_busy_or_logged_out_delays_but_loses_nothing(bridge: Bridge) ->
     calendar.save_event(ics.meeting())
     bridge.sim.faults.add(r"^(PROPPATCH|MOVE) ", status=503, count=100)
     reports = bridge.sync()
-    assert any("failed" in line.result for r in reports for line in r.lines)
+    assert any(isinstance(line.outcome, Failed) for r in reports for line in r.lines)
     assert bridge.exchange.inbox("bob") == []
     engine = bridge.service.engine
     assert engine is not None

@@ -725,8 +725,7 @@ def test_error_hierarchy_and_context() -> None:
     assert not issubclass(errors.ReadTimeout, errors.ConnectTimeout)
     for cls in (errors.ProtocolError, errors.ServerBusy, errors.SessionExpired):
         assert issubclass(cls, errors.ExchangeError)
-    err = ProtocolError("bad XML")
-    assert err.add_context(method="SEARCH", url="http://u:p@h/x", status=207) is err
+    err = ProtocolError("bad XML", method="SEARCH", url="http://u:p@h/x", status=207)
     assert (err.method, err.url, err.status) == ("SEARCH", "http://h/x", 207)
     chosen = errors.AuthFailed("refused", method="POST", url="http://h/", excerpt="reason=2\n")
     assert chosen.excerpt == "reason=2"

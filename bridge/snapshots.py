@@ -1,0 +1,112 @@
+"""A mailbox's calendars as the planner's snapshots, parsing only what changed.
+
+Rules kept here (design §1, "a pass costs what changed"; issue 8 item 1):
+- A file whose etag matches its synced row reuses the stored meeting: no parse.
+- A file that was rejected (cannot be read) or skipped (cannot be expressed) keeps its verdict
+  while its (collection, href, etag) is unchanged: a hostile event that is expensive to parse
+  costs one parse, not one per pass. The verdicts kept are those of the files seen in the last
+  pass of the mailbox (bounded by the calendar; a restart parses each once again).
+- A damaged file is never a deletion: it is tied to the UID it held, when that is known.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Protocol
+
+from bridge import ical
+from bridge.plan import Snapshot
+from bridge.state import ItemRow
+
+__all__ = ["CalendarSource", "SnapshotReader"]
+
+
+class _Event(Protocol):
+    @property
+    def collection(self) -> str: ...
+    @property
+    def href(self) -> str: ...
+    @property
+    def etag(self) -> str | None: ...
+    @property
+    def text(self) -> str | None: ...
+
+
+class CalendarSource(Protocol):
+    """What is read of the calendars (`bridge.calendars.CalendarStore`)."""
+
+    def events(self, user: str) -> Sequence[_Event]: ...
+
+VerdictKey = tuple[str, str, str]  # (collection, href, etag)
+
+
+class SnapshotReader:
+    """Reads each user's events into `Snapshot`s (one reader per engine, thread-safe)."""
+
+    def __init__(self, calendars: CalendarSource, default_tz: str) -> None:
+        self.calendars = calendars
+        self.default_tz = default_tz
+        self._verdicts: dict[str, dict[VerdictKey, Snapshot]] = {}
+        self._lock = threading.Lock()
+        self.parsed = 0  # how many files were parsed (for tests and benchmarks)
+
+    def read(self, user: str, rows: list[ItemRow]) -> list[Snapshot]:
+        known = {
+            (r.collection, r.href): r
+            for r in rows
+            if r.status == "synced" and r.snapshot is not None and r.radicale_etag
+        }
+        located = {(r.collection, r.href): r.uid for r in rows if r.href}
+        with self._lock:
+            verdicts = self._verdicts.get(user, {})
+        kept: dict[VerdictKey, Snapshot] = {}
+        snapshots: list[Snapshot] = []
+        for event in self.calendars.events(user):
+            if event.text is None:
+                uid = located.get(
+                    (event.collection, event.href), f"(unreadable: {event.collection}/{event.href})"
+                )
+                snapshots.append(
+                    Snapshot(
+                        uid,
+                        None,
+                        event.href,
+                        None,
+                        error="the calendar file cannot be read (damaged or too large)",
+                        collection=event.collection,
+                    )
+                )
+                continue
+            row = known.get((event.collection, event.href))
+            if row is not None and row.radicale_etag == event.etag:
+                snapshots.append(
+                    Snapshot(row.uid, row.snapshot, event.href, event.etag,
+                             collection=event.collection)
+                )
+                continue
+            key = (event.collection, event.href, event.etag) if event.etag else None
+            snap = verdicts.get(key) if key is not None else None
+            if snap is None:
+                snap = self._parse(event.text, event.collection, event.href, event.etag)
+            if key is not None and (snap.error is not None or snap.skipped is not None):
+                kept[key] = snap
+            snapshots.append(snap)
+        with self._lock:
+            self._verdicts[user] = kept
+        return snapshots
+
+    def _parse(self, text: str, collection: str, href: str, etag: str | None) -> Snapshot:
+        with self._lock:
+            self.parsed += 1
+        parsed = ical.parse_event(text, default_tz=self.default_tz)
+        uid = parsed.uid or f"(no UID: {collection}/{href})"
+        return Snapshot(
+            uid,
+            parsed.meeting,
+            href,
+            etag,
+            skipped=parsed.skipped,
+            error=parsed.error,
+            collection=collection,
+        )
