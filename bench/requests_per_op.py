@@ -1,9 +1,9 @@
 """Section 1: Exchange requests per meeting operation, counted from the simulator's log.
 
 Two levels:
-- client: `bridge.exchange.mailbox.Mailbox` against the simulator (FBA), after login and
-  discovery: `create_meeting` (create + invite), `update_meeting` (PROPPATCH + sendappt),
-  `cancel_meeting` (getcancel + MOVE + DELETE).
+- client: the step methods of `bridge.exchange.mailbox.Mailbox` against the simulator (FBA),
+  after login and discovery, composed here without a journal: `create_meeting` (create +
+  invite), `update_meeting` (PROPPATCH + sendappt), `cancel_meeting` (getcancel + MOVE + DELETE).
 - engine: a full calbridge (Radicale + plugin + engine + simulator, sync loop off); alice PUTs a
   meeting over CalDAV, one `engine.sync()` runs, and every request of that pass is counted
   (journaled steps and read-backs included). Login and discovery happen on a warm-up meeting.
@@ -35,6 +35,30 @@ from exchange_sim.server import running_simulator
 TARGETS = {"create+invite": 3, "update (sendappt)": 2, "cancel": 3}
 START = datetime(2027, 3, 1, 9, tzinfo=UTC)
 
+
+
+# The three recipes composed from the mailbox's step methods, without a journal (the engine's
+# journaled recipes live in bridge/recipes.py; these measure and exercise the wire only).
+def create_meeting(mailbox: Mailbox, meeting: Meeting) -> str:
+    url = mailbox.write_appointment(meeting, create=True)
+    if meeting.has_invitees:
+        draft = mailbox.draft_url(meeting.uid, "request", meeting.sequence)
+        mailbox.write_draft(meeting, draft)
+        mailbox.send_draft(draft)
+    return url
+
+
+def update_meeting(mailbox: Mailbox, meeting: Meeting) -> None:
+    url = mailbox.write_appointment(meeting, create=False)
+    if meeting.has_invitees:
+        mailbox.post_sendappt(meeting, url)
+
+
+def cancel_meeting(mailbox: Mailbox, meeting: Meeting) -> None:
+    url = mailbox.appointment_url(meeting.uid)
+    if meeting.has_invitees:
+        mailbox.send_draft(mailbox.get_cancel_draft(url))
+    mailbox.delete(url)
 
 def _meeting(index: int) -> Meeting:
     start = START + timedelta(days=index)
@@ -117,11 +141,11 @@ def client_level(repeat: int) -> tuple[list[list[object]], list[str], int]:
                 end=meeting.end + timedelta(hours=2),  # type: ignore[operator]
                 sequence=1,
             )
-            counter.measure("create+invite", lambda m=meeting: mailbox.create_meeting(m))
-            counter.measure("update (sendappt)", lambda m=moved: mailbox.update_meeting(m))
-            counter.measure("cancel", lambda m=moved: mailbox.cancel_meeting(m))
+            counter.measure("create+invite", lambda m=meeting: create_meeting(mailbox, m))
+            counter.measure("update (sendappt)", lambda m=moved: update_meeting(mailbox, m))
+            counter.measure("cancel", lambda m=moved: cancel_meeting(mailbox, m))
             plain = replace(meeting, uid=f"bench-plain-{index}", attendees=(), organizer=None)
-            counter.measure("plain appointment create", lambda m=plain: mailbox.create_meeting(m))
+            counter.measure("plain appointment create", lambda m=plain: create_meeting(mailbox, m))
         session.close()
     return counter.rows(with_target=True), counter.errors, setup
 
