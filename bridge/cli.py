@@ -173,6 +173,9 @@ def status(config: Config) -> None:
         if s.hold is not None:
             console.print(f"[bold red]{mailbox}: {s.hold.count} cancellation(s) held[/bold red]"
                           f" — {escape(s.hold.reason)}")
+        if s.last_run is not None and s.last_run.counts.get("paused"):
+            for line in s.last_run.errors:
+                console.print(f"[bold red]{mailbox} paused[/bold red] {escape(line)}")
         for line in s.last_errors:
             console.print(f"[red]{mailbox} error[/red] {escape(line)}")
         for uid, reason in skipped.get(s.mailbox, []):

@@ -207,6 +207,15 @@ class ExchangeSession:
             {"Content-Type": "application/x-www-form-urlencoded"},
             form,
         )
+        if response.status_code in BUSY_STATUSES:
+            # The server (or a gateway) is down, not refusing the password.
+            raise errors.ServerBusy(
+                f"HTTP {response.status_code} on forms-based logon",
+                method="POST",
+                url=self.url(LOGON_PATH),
+                status=response.status_code,
+                body=response.content,
+            )
         location = response.headers.get("Location", "")
         reason = owa.logon_reason(location) if location else None
         cookies = {c.name.lower() for c in self._http.cookies}

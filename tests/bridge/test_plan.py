@@ -19,6 +19,7 @@ from bridge.plan import (
     Action,
     Cancel,
     Create,
+    Defer,
     Delete,
     Hold,
     Reject,
@@ -27,6 +28,7 @@ from bridge.plan import (
     Update,
     classify,
     plan,
+    refused,
 )
 from bridge.state.rows import ItemRow
 
@@ -277,6 +279,48 @@ def test_guard_ignores_explicit_cancellations_and_counts_only_sent_meetings() ->
     assert [type(a) for a in run([snap(ms[3])], [*map(row, ms), *extra])].count(Hold) == 1
 
 
+# -- the grace period before a removal, and refusals -----------------------------------------
+
+GRACE = timedelta(seconds=3)
+
+
+def test_a_deleted_event_waits_out_the_grace_period_first_seen_now() -> None:
+    (defer,) = run([], [row(M)], cancel_grace=GRACE)
+    assert defer == Defer(uid=M.uid, since=NOW, until=NOW + GRACE, reason=defer.reason)
+    assert "cancel_grace" in defer.reason
+    # a plain appointment's delete waits too (a move must not delete and re-create it)
+    (later,) = run([], [row(appt("plain"))], cancel_grace=GRACE)
+    assert isinstance(later, Defer)
+
+
+def test_the_removal_comes_once_the_grace_period_is_over() -> None:
+    since = {M.uid: NOW - GRACE}
+    assert brief(run([], [row(M)], cancel_grace=GRACE, gone_since=since)) == [
+        ("Cancel", M.uid, 1)
+    ]
+    still = run([], [row(M)], cancel_grace=GRACE, gone_since={M.uid: NOW - GRACE / 2})
+    assert [type(a) for a in still] == [Defer] and still[0].since == NOW - GRACE / 2  # type: ignore[union-attr]
+
+
+def test_explicit_cancellation_and_a_returned_event_never_wait() -> None:
+    cancelled = snap(mtg(M.uid, status="CANCELLED"))
+    assert [type(a) for a in run([cancelled], [row(M)], cancel_grace=GRACE)] == [Cancel]
+    assert run([snap(M)], [row(M)], cancel_grace=GRACE, gone_since={M.uid: NOW}) == []
+
+
+def test_a_refused_version_waits_until_the_event_changes() -> None:
+    failed = row(M, status="failed", attempts=1, next_attempt_at=None,
+                 content_hash=EDITED.content_hash())
+    assert refused(failed, EDITED.content_hash())
+    assert run([snap(EDITED)], [failed]) == []
+    assert [type(a) for a in run([snap(replace(EDITED, summary="again"))], [failed])] == [Update]
+    # `calbridge retry` sets attempts to 0: the same version goes again
+    assert [type(a) for a in run([snap(EDITED)], [replace(failed, attempts=0)])] == [Update]
+    # a refused removal (no content) is not retried every pass either
+    gone = row(M, status="failed", attempts=1, next_attempt_at=None, content_hash=None)
+    assert run([], [gone]) == []
+
+
 # -- ordering and input checks ---------------------------------------------------------------
 
 
@@ -333,6 +377,7 @@ def test_state_loads_sqlite_on_first_use() -> None:
 # -- the state machine -----------------------------------------------------------------------
 
 UIDS = ("u0", "u1", "u2", "u3", "u4", "u5")
+MACHINE_GRACE = timedelta(minutes=10)
 PEOPLE = ("ann@example.org", "bob@example.org", "cid@example.org")
 
 
@@ -360,6 +405,8 @@ class PlannerMachine(RuleBasedStateMachine):
         self.etags = 0
         self.fail_next = False
         self.last_holds: list[Hold] = []
+        self.gone: dict[str, datetime] = {}  # the engine's memory: the last pass's Defers
+        self.deleted: dict[str, Snapshot] = {}
 
     # -- the user edits the calendar
 
@@ -405,7 +452,15 @@ class PlannerMachine(RuleBasedStateMachine):
 
     @rule(uid=st.sampled_from(UIDS))
     def delete(self, uid: str) -> None:
-        self.calendar.pop(uid, None)
+        found = self.calendar.pop(uid, None)
+        if found is not None:
+            self.deleted[uid] = found
+
+    @rule(uid=st.sampled_from(UIDS))
+    def put_back(self, uid: str) -> None:
+        """A client's move: the event comes back (unchanged) after a DELETE."""
+        if uid not in self.calendar and uid in self.deleted:
+            self.calendar[uid] = self.deleted.pop(uid)
 
     @rule(uid=st.sampled_from(UIDS))
     def set_status_cancelled(self, uid: str) -> None:
@@ -446,17 +501,19 @@ class PlannerMachine(RuleBasedStateMachine):
         self._check_plan(actions)
         failed = self._apply(actions)
         self._note_seen()
+        self.gone = {a.uid: a.since for a in actions if isinstance(a, Defer)}
         again = self._plan(allow)
-        # Planning twice gives nothing but the (stable) holds; a failure only waits.
-        assert all(isinstance(a, Hold) for a in again), again
-        assert again == [a for a in actions if isinstance(a, Hold)]
-        held = {uid for h in again for uid in h.uids}
-        if not failed and not held and not failed_before:
+        # Planning twice gives nothing but the (stable) holds and deferrals; a failure waits.
+        assert all(isinstance(a, Hold | Defer) for a in again), again
+        assert again == [a for a in actions if isinstance(a, Hold | Defer)]
+        held = {uid for h in again if isinstance(h, Hold) for uid in h.uids}
+        if not failed and not held and not failed_before and not self.gone:
             self._check_converged()
 
     def _plan(self, allow: bool) -> list[Action]:
         return plan(OWNER, list(self.calendar.values()), list(self.rows.values()),
-                    allow_mass_cancel=allow, now=self.now)
+                    allow_mass_cancel=allow, now=self.now, cancel_grace=MACHINE_GRACE,
+                    gone_since=self.gone)
 
     def _check_plan(self, actions: list[Action]) -> None:
         uids = [a.uid for a in actions if not isinstance(a, Hold)]
@@ -469,6 +526,11 @@ class PlannerMachine(RuleBasedStateMachine):
                 # never on behalf of someone else: what was sent was ours
                 assert current is not None and current.kind == "meeting"
                 assert a.previous is None or a.previous.organizer in (OWNER, None)
+            if isinstance(a, Cancel | Delete) and a.uid not in self.calendar:
+                # a deleted event is removed only after the grace period since first seen gone
+                assert a.uid in self.gone and self.now >= self.gone[a.uid] + MACHINE_GRACE
+            if isinstance(a, Defer):
+                assert a.uid not in self.calendar and a.until > self.now
             if isinstance(a, Cancel | Delete):
                 # only a deletion or STATUS:CANCELLED removes; a broken file never does
                 found = self.calendar.get(a.uid)
@@ -486,7 +548,7 @@ class PlannerMachine(RuleBasedStateMachine):
         """Apply as the engine would; returns whether an action failed."""
         failed = False
         for a in actions:
-            if isinstance(a, Hold):
+            if isinstance(a, Hold | Defer):
                 continue
             row = self.rows.get(a.uid) or ItemRow(mailbox="me", uid=a.uid)
             if isinstance(a, Skip | Reject):
