@@ -7,10 +7,9 @@ Rules kept here:
 - One bad item never blocks the others: each action runs in its own try/except; an expected
   failure is one log line, an unexpected one (a bug) is logged once with its traceback
   (`bridge.failures`). Only transient failures back off; a permanent refusal is terminal.
-- An outage is a condition of the server, not of an item: when a request fails because Exchange
-  does not answer and a cheap probe does not get an answer either, the mailbox pauses. The item
-  spends no attempt, nothing else is tried this pass, and the next pass starts with the probe:
-  once Exchange answers again everything goes out, exactly once (the journal knows what was
+- An outage is a condition of the server, not of an item (`bridge.outage`): the mailbox pauses,
+  the item spends no attempt, nothing else is tried this pass, and the next pass starts with a
+  probe; once Exchange answers, everything goes out exactly once (the journal knows what was
   started).
 - A pass costs what changed: unchanged files are not parsed again (`bridge.snapshots`).
 - One mailbox is handled by one worker at a time, across threads (a lock) and processes
@@ -32,12 +31,12 @@ from datetime import UTC, datetime, timedelta
 
 from bridge import plan
 from bridge.config import Config, UserConfig
-from bridge.exchange import errors
 from bridge.exchange.http import Credentials, ExchangeSession, SessionConfig
 from bridge.exchange.mailbox import Mailbox
 from bridge.failures import describe, log_failure, record_failure
 from bridge.journal import StepHook
 from bridge.operations import Location, payload_for
+from bridge.outage import Outages
 from bridge.recipes import Recipes
 from bridge.recovery import recover
 from bridge.report import (
@@ -100,7 +99,7 @@ class Engine:
         # when the planner's deferred removals were first seen gone (in memory: a restart only
         # restarts a wait of `cancel_grace`).
         self._gone: dict[str, dict[str, datetime]] = {}
-        self._paused: dict[str, str] = {}  # user -> why Exchange is not answering
+        self._outages = Outages()
         self._memory_lock = threading.Lock()
         self.wake_at: datetime | None = None  # when a deferred item becomes due
         self._mailboxes: dict[str, Mailbox] = {}
@@ -117,8 +116,7 @@ class Engine:
     @property
     def paused(self) -> dict[str, str]:
         """Users whose Exchange did not answer in their last pass, and why."""
-        with self._memory_lock:
-            return dict(self._paused)
+        return self._outages.paused()
 
     # -- entry points ------------------------------------------------------------------------
 
@@ -209,7 +207,9 @@ class Engine:
         blocked: set[str] = set()
         if not dry_run:
             if user.name in self.paused:
-                self._probe(user)
+                still_down = self._outages.probe(user.name, self.mailbox_for(user))
+                if still_down is not None:
+                    raise _Paused(still_down)
             recovered = recover(
                 self.recipes_for(user), report, now, on_outage=lambda e: self._outage(user, e)
             )
@@ -285,7 +285,7 @@ class Engine:
             self._apply(user, action, snap)
         except Exception as error:
             if self._outage(user, error):
-                raise _Paused(self._paused.get(user.name, str(error))) from error
+                raise _Paused(self.paused.get(user.name, str(error))) from error
             log_failure(f"{name} {action.uid} for {user.name}", error)
             failed = describe(error)
             meeting = getattr(action, "meeting", None)
@@ -312,41 +312,9 @@ class Engine:
         where = Location(snap.collection, snap.href, snap.etag) if snap else Location()
         self.recipes_for(user).perform(action.uid, payload, [], where)
 
-    # -- outages -----------------------------------------------------------------------------
-
     def _outage(self, user: UserConfig, error: Exception) -> bool:
-        """Whether `error` means Exchange as a whole does not answer (then the mailbox pauses):
-        it looks like it (no answer, 502/503/504) and a cheap probe gets no answer either."""
-        if not errors.is_outage(error):
-            return False
-        try:
-            self.mailbox_for(user).probe()
-        except errors.ExchangeError as probe_error:
-            if not errors.is_outage(probe_error):
-                return False
-            self._pause(user, probe_error)
-            return True
-        return False
-
-    def _probe(self, user: UserConfig) -> None:
-        """A paused mailbox resumes as soon as Exchange answers; raises `_Paused` until then."""
-        try:
-            self.mailbox_for(user).probe()
-        except errors.ExchangeError as error:
-            if errors.is_outage(error):
-                self._pause(user, error)
-                raise _Paused(self.paused[user.name]) from error
-        with self._memory_lock:
-            self._paused.pop(user.name, None)
-        logger.info("%s: Exchange answers again; the mailbox resumes", user.name)
-
-    def _pause(self, user: UserConfig, error: errors.ExchangeError) -> None:
-        reason = f"Exchange does not answer ({error}); waiting, no item spends an attempt"
-        with self._memory_lock:
-            first = user.name not in self._paused
-            self._paused[user.name] = reason
-        if first:
-            logger.warning("%s: paused: %s", user.name, reason)
+        """Whether `error` pauses the mailbox (see `bridge.outage`)."""
+        return self._outages.confirm(user.name, self.mailbox_for(user), error) is not None
 
     def _wake(self, due: datetime | None) -> None:
         if due is not None:
