@@ -21,7 +21,8 @@ from typing import Any, Literal
 
 from bridge import plan
 from bridge.meeting import Meeting
-from bridge.state import ItemKind, JournalOp, decode_meeting, encode_meeting
+from bridge.meeting_codec import decode_meeting, encode_meeting
+from bridge.state import ItemKind, JournalOp
 
 __all__ = [
     "CANCEL",

@@ -1,5 +1,8 @@
 """The planner: calendar snapshots + state rows -> the actions that make Exchange match.
 
+Size: over 400 lines because it is one decision table (present, gone, guard, small rules)
+whose branches are read together; splitting them apart would hide the table.
+
 Rule kept here: `plan()` is a pure function. No I/O, no logging, no clock (``now`` is a
 parameter), no database: it imports nothing but `bridge.meeting`, the pure row types of
 `bridge.state.rows` and the standard library (a test checks that no SQLite, socket or logging

@@ -59,13 +59,6 @@ class StatePartChanges(StateBase):
             sql += " AND op NOT LIKE 'bridge-%'"
         return [_change(r) for r in self._select(sql + " ORDER BY id", params)]
 
-    def dirty_mailboxes(self) -> set[str]:
-        """Users (collection owners) with unacknowledged user changes."""
-        rows = self._select(
-            "SELECT DISTINCT user FROM changes WHERE user IS NOT NULL AND op NOT LIKE 'bridge-%'"
-        )
-        return {r["user"] for r in rows}
-
     def ack_changes(self, upto_id: int, *, user: str | None = None) -> int:
         """Delete changes with ``id <= upto_id`` (of one user, or all): the journal is a queue of
         hints, not a history. Changes recorded after the caller read `upto_id` stay."""

@@ -234,16 +234,6 @@ class StatePartItems(StateBase):
         )
         return cursor.rowcount > 0
 
-    def due_for_retry(self, now: datetime) -> list[ItemRow]:
-        """Failed items (all mailboxes) whose retry time has come, the longest waiting first."""
-        rows = self._select(
-            "SELECT * FROM items WHERE status = 'failed' "
-            "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
-            "ORDER BY next_attempt_at, mailbox, uid",
-            (format_ts(now),),
-        )
-        return [_item(r) for r in rows]
-
     def reset_retry(self, mailbox: str, uid: str | None = None) -> int:
         """`calbridge retry`: make failed items due now, with a fresh backoff. Returns the count."""
         sql = (

@@ -13,6 +13,7 @@ from hypothesis import given
 
 from bridge import engine, recipes, recovery
 from bridge.journal import JournaledRun, UndeclaredStep
+from bridge.meeting_codec import encode_meeting
 from bridge.operations import (
     OPERATIONS,
     CancelPayload,
@@ -20,7 +21,7 @@ from bridge.operations import (
     UpdatePayload,
     decode_payload,
 )
-from bridge.state import JOURNAL_OPS, ItemRow, State, encode_meeting
+from bridge.state import JOURNAL_OPS, ItemRow, State
 from tests.strategies import meetings
 
 SOURCES = [Path(m.__file__) for m in (engine, recipes, recovery) if m.__file__]
