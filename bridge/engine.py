@@ -211,7 +211,7 @@ class Engine:
                 if still_down is not None:
                     raise _Paused(still_down)
             recovered = recover(
-                self.recipes_for(user), report, now, on_outage=lambda e: self._outage(user, e)
+                self.recipes_for(user), report, now, on_outage=lambda e: self._pause_on(user, e)
             )
             blocked = recovered.blocked
             self._wake(recovered.due)
@@ -284,8 +284,7 @@ class Engine:
         try:
             self._apply(user, action, snap)
         except Exception as error:
-            if self._outage(user, error):
-                raise _Paused(self.paused.get(user.name, str(error))) from error
+            self._pause_on(user, error)
             log_failure(f"{name} {action.uid} for {user.name}", error)
             failed = describe(error)
             meeting = getattr(action, "meeting", None)
@@ -312,9 +311,11 @@ class Engine:
         where = Location(snap.collection, snap.href, snap.etag) if snap else Location()
         self.recipes_for(user).perform(action.uid, payload, [], where)
 
-    def _outage(self, user: UserConfig, error: Exception) -> bool:
-        """Whether `error` pauses the mailbox (see `bridge.outage`)."""
-        return self._outages.confirm(user.name, self.mailbox_for(user), error) is not None
+    def _pause_on(self, user: UserConfig, error: Exception) -> None:
+        """Raise `_Paused` when `error` means Exchange does not answer (`bridge.outage`)."""
+        reason = self._outages.confirm(user.name, self.mailbox_for(user), error)
+        if reason is not None:
+            raise _Paused(reason) from error
 
     def _wake(self, due: datetime | None) -> None:
         if due is not None:

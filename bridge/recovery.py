@@ -46,12 +46,12 @@ def recover(
     report: MailboxReport,
     now: datetime,
     *,
-    on_outage: Callable[[Exception], bool],
+    on_outage: Callable[[Exception], None],
 ) -> Recovered:
     """Finish (or undo) every interrupted operation of `recipes`' mailbox.
 
-    `on_outage(error)` is asked when a failure looks like Exchange not answering; True means
-    the mailbox pauses: the error is re-raised and nothing is recorded against the item.
+    `on_outage(error)` is called with every failure first: it raises (and so ends the pass,
+    recording nothing against the item) when the failure means Exchange does not answer.
     """
     state, mailbox = recipes.state, recipes.user.mailbox
     found = Recovered()
@@ -86,8 +86,7 @@ def recover(
             found.blocked.add(uid)
             found.due = until if found.due is None else min(found.due, until)
         except Exception as error:
-            if on_outage(error):
-                raise
+            on_outage(error)
             log_failure(f"resuming {op} of {uid} for {recipes.user.name}", error)
             failed = describe(error)
             record_failure(state, mailbox, uid, failed, recipes.clock(),

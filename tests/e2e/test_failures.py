@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.engine import Engine
+from bridge.engine import Crash, Engine
 from bridge.report import Failed, Paused
 from tests.e2e import ics
 from tests.e2e.conftest import REQUEST, Bridge
@@ -172,3 +172,30 @@ def test_a_bug_is_logged_once_with_its_traceback(
     expected = [r for r in caplog.records if "planning-2" in r.getMessage()]
     assert expected and all(r.exc_info is None for r in expected)
     assert all("Traceback" not in r.getMessage() for r in caplog.records)
+
+
+def test_an_outage_during_recovery_pauses_too(bridge: Bridge) -> None:
+    """An interrupted operation met by an outage: the mailbox pauses, the item spends nothing."""
+    bridge.calendar("alice").save_event(ics.meeting())
+    engine = bridge.service.engine
+    assert engine is not None
+
+    def crash(_uid: str, step: str, moment: str) -> None:
+        if (step, moment) == ("draft_written", "before"):
+            raise Crash("killed before the draft")
+
+    crashing = Engine(bridge.config, engine.state, engine.calendars, step_hook=crash)
+    with pytest.raises(Crash):
+        crashing.sync()
+    crashing.close()
+    assert engine.state.open_journals("alice") == [("alice", "planning-1")]
+    bridge.sim.faults.add(r".", status=503, count=None)
+    report = _alice(bridge.sync())
+    assert report.paused and report.failed == 0  # type: ignore[attr-defined]
+    row = engine.state.get_item("alice", "planning-1")
+    assert row is not None and row.status == "pending" and row.attempts == 0
+    bridge.sim.faults.clear()
+    bridge.sync()  # recovery undoes the unsent create, the plan sends it: once
+    assert len(bridge.exchange.inbox("bob", REQUEST)) == 1
+    assert len(bridge.exchange.inbox("carol", REQUEST)) == 1
+    assert engine.state.get_item("alice", "planning-1").status == "synced"  # type: ignore[union-attr]
