@@ -39,11 +39,15 @@ def temp_dir(prefix: str) -> Iterator[Path]:
 
 @contextmanager
 def running_service(
-    state_dir: Path, *, autosync: bool, interval: float = 3600
+    state_dir: Path, *, autosync: bool, interval: float = 3600, cancel_grace: float | None = None
 ) -> Iterator[Service]:
-    """A full calbridge (Radicale + plugin + engine + embedded simulator) on free ports."""
+    """A full calbridge (Radicale + plugin + engine + embedded simulator) on free ports;
+    `cancel_grace` overrides the configured wait before a deleted event is cancelled."""
     config = load_config(None, state_dir=state_dir, caldav_port=free_port(), sim_port=free_port())
-    service = Service(replace(config, interval=interval), autosync=autosync)
+    config = replace(config, interval=interval)
+    if cancel_grace is not None:
+        config = replace(config, cancel_grace=cancel_grace)
+    service = Service(config, autosync=autosync)
     service.start()
     try:
         yield service

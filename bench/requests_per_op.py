@@ -151,7 +151,11 @@ def client_level(repeat: int) -> tuple[list[list[object]], list[str], int]:
 
 
 def engine_level(repeat: int) -> tuple[list[list[object]], list[str], int]:
-    with temp_dir("ops") as tmp, running_service(tmp / "state", autosync=False) as service:
+    # No cancellation grace: the pass after the DELETE is the one that cancels (with the grace
+    # it would only defer, and the cancel would be counted as 0 requests).
+    with temp_dir("ops") as tmp, running_service(
+        tmp / "state", autosync=False, cancel_grace=0.0
+    ) as service:
         engine = service.engine
         assert engine is not None
         log = service.simulator.app.log
