@@ -23,6 +23,7 @@ from typing import Any
 from radicale import server as radicale_server
 from radicale.app import Application
 
+from bridge import zone_registry
 from bridge.screen import DOOR, Limits, Refusal, decode_body, screen
 
 __all__ = ["FrontDoor", "install"]
@@ -47,6 +48,7 @@ class FrontDoor:
         self.limits = limits
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        zone_registry.new_request()  # no zone registered by another request is lent to this one
         refusal = self._check(environ)
         if refusal is None:
             return self.app(environ, start_response)
@@ -144,6 +146,7 @@ def install() -> None:
         if _done:
             return
         radicale_server.Application = _GatedApplication  # type: ignore[attr-defined,assignment]
+        zone_registry.install()
         logging.getLogger("radicale").addFilter(_OneLineBadInput())
         logging.getLogger().addFilter(_QuietUnknownTzid())
         _done.append(True)
