@@ -28,7 +28,7 @@ import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
-from exchange_sim import freebusy, transport
+from exchange_sim import series, transport
 from exchange_sim.store import Item, Mailbox, Store
 
 __all__ = ["ANSWERS", "NotARequest", "calendar_busy", "on_arrival", "respond", "spans"]
@@ -112,25 +112,28 @@ def respond(store: Store, attendee: Mailbox, path: str, answer: str,
 
 def spans(props: Mapping[str, object], window_start: datetime,
           window_end: datetime) -> list[tuple[datetime, datetime]]:
-    """The occurrences of an appointment (or meeting message) inside the window."""
-    start, end = props.get(_CAL + "dtstart"), props.get(_CAL + "dtend")
-    if not isinstance(start, datetime) or not isinstance(end, datetime):
-        return []
-    rrule, rdates = props.get(_CAL + "rrule"), props.get(_CAL + "rdate")
-    try:
-        return freebusy.occurrences(start, end, _strings(rrule), _dates(
-            props.get(_CAL + "exdate")), _dates(rdates), window_start, window_end)
-    except ValueError as error:  # a stored rule we cannot expand blocks nothing
-        logger.warning("cannot expand %s: %s", props.get(_CAL + "uid"), error)
-        return []
+    """The non-FREE occurrences of an appointment (or meeting message) inside the window,
+    expanded in its own zone, its exceptions in place of the occurrences they replace."""
+    return [(o.start, o.end) for o in _occurrences(props, window_start, window_end)
+            if o.busystatus != "FREE"]
 
 
 def calendar_busy(store: Store, mailbox: Mailbox, window_start: datetime,
                   window_end: datetime) -> list[tuple[datetime, datetime, str]]:
     """(start, end, busystatus) of every non-FREE, non-cancelled occurrence in the window."""
-    return [(s, e, _intended(item.props))
+    return [(o.start, o.end, o.busystatus)
             for item in _blocking(store, mailbox)
-            for s, e in spans(item.props, window_start, window_end)]
+            for o in _occurrences(item.props, window_start, window_end)
+            if o.busystatus != "FREE"]
+
+
+def _occurrences(props: Mapping[str, object], window_start: datetime,
+                 window_end: datetime) -> list[series.Occurrence]:
+    try:
+        return series.occurrences(props, window_start, window_end)
+    except ValueError as error:  # a stored rule or zone we cannot expand blocks nothing
+        logger.warning("cannot expand %s: %s", props.get(_CAL + "uid"), error)
+        return []
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -138,17 +141,6 @@ def calendar_busy(store: Store, mailbox: Mailbox, window_start: datetime,
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
-
-
-def _strings(value: object) -> list[str]:
-    if isinstance(value, list | tuple):
-        return [str(v) for v in value if v]
-    return [str(value)] if value else []
-
-
-def _dates(value: object) -> list[datetime]:
-    values = value if isinstance(value, list | tuple) else [value]
-    return [v for v in values if isinstance(v, datetime)]
 
 
 def _address(value: object) -> str:
