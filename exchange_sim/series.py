@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 from exchange_sim import freebusy, zones
 from exchange_sim.store import PRIVATE_NAMESPACE
@@ -124,12 +124,21 @@ def _strings(value: object) -> list[str]:
     return [str(value)] if value else []
 
 
+def _zone(props: Mapping[str, object]) -> tzinfo | None:
+    """The series' zone; a stored zone that cannot be used counts as none (UTC), as the GET
+    rendering does (chosen: Exchange would not have stored it; the reference is silent)."""
+    try:
+        return zones.zone_of(props)
+    except zones.ZoneError:
+        return None
+
+
 def occurrences(props: Mapping[str, object], window_start: datetime,
                 window_end: datetime) -> list[Occurrence]:
     """The occurrences of an appointment (or meeting message) overlapping the window, sorted.
 
     Raises:
-        ValueError: a rule or a stored zone that cannot be used (`zones.ZoneError` is one).
+        ValueError: a rule that cannot be expanded.
     """
     start, end = props.get(_CAL + "dtstart"), props.get(_CAL + "dtend")
     if not isinstance(start, datetime) or not isinstance(end, datetime):
@@ -140,7 +149,7 @@ def occurrences(props: Mapping[str, object], window_start: datetime,
     spans = freebusy.occurrences(
         start, end, _strings(props.get(_CAL + "rrule")),
         _dates(props.get(_CAL + "exdate")) + _dates(moved), _dates(props.get(_CAL + "rdate")),
-        window_start, window_end, zones.zone_of(props))
+        window_start, window_end, _zone(props))
     result = [Occurrence(s, e, master_busy) for s, e in spans]
     for exception in exceptions:
         own_start = exception.get(_CAL + "dtstart", exception[_CAL + "recurrenceid"])

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import email
 import email.policy
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
@@ -19,7 +20,9 @@ import pytest
 import recurring_ical_events
 import requests
 
-from exchange_sim.server import RunningSimulator
+from exchange_sim.app import Simulator
+from exchange_sim.server import RunningServer, RunningSimulator, serve
+from exchange_sim.store import Store, demo_mailboxes
 from tests.sim.conftest import logged_in
 from tests.sim.davclient import DT, parse_multistatus, propfind, search
 
@@ -265,8 +268,8 @@ def test_series_with_moved_and_cancelled_occurrence(sim: RunningSimulator) -> No
         assert next(iter(found.values()))[200][CAL + "instancetype"] == 1
         private = "urn:x-exchange-sim:exceptions"
         listing = search(alice, f"{base}/exchange/alice/Calendar",
-                         f'SELECT "{private}", "{CAL}location" FROM "" '
-                         'WHERE "DAV:isfolder" = false')
+                         'SELECT "urn:x-exchange-sim:exceptions", "urn:schemas:calendar:location"'
+                         ' FROM "" WHERE "DAV:isfolder" = false')
         assert listing.status_code == 207 and "Annex" not in listing.text  # the exception's
         assert private not in str(parse_multistatus(listing.content))
         named = parse_multistatus(propfind(alice, url, [private]).content)
@@ -312,7 +315,19 @@ def test_room_honours_the_exceptions(sim: RunningSimulator) -> None:
 
 # -- messages about one occurrence --------------------------------------------------------------
 
-from tests.sim.test_attendees import tentative_sim  # noqa: E402,F401  (dave: auto-tentative)
+
+@pytest.fixture
+def tentative_sim(sim_servers: dict[str, RunningServer]) -> Iterator[RunningSimulator]:
+    """The basic-auth test server with dave's Outlook placing tentative copies on arrival."""
+    mailboxes = [replace(m, auto_tentative=True) if m.alias == "dave" else m
+                 for m in demo_mailboxes()]
+    app = Simulator(Store(":memory:", mailboxes), auth="basic")
+    server = sim_servers.get("basic")
+    if server is None:
+        server = sim_servers["basic"] = serve(app)
+    server.app = app
+    yield RunningSimulator(server.base_url, app, app.store, server)
+    app.close()
 
 
 def test_occurrence_request_and_cancel_reach_the_attendee(
@@ -350,3 +365,40 @@ def test_occurrence_request_and_cancel_reach_the_attendee(
         assert fbdata(admin, base, room, WEEKLY.window) == digits(wanted, WEEKLY.window)
         # Dave's copy is tentative throughout (Outlook's on-arrival copy).
         assert set(fbdata(admin, base, "dave@example.com", WEEKLY.window)) == {"0", "1"}
+
+
+# -- bad input ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sim", ["basic"], indirect=True)
+def test_unusable_zone_and_private_bookkeeping(sim: RunningSimulator,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    base = sim.base_url
+    hostile = EXCHANGE_BERLIN_VTIMEZONE.replace("FREQ=YEARLY;WKST=MO;INTERVAL=1;BYMONTH=3",
+                                                "FREQ=SECONDLY;BYMONTH=3")
+    case = Series("hostile", EXCHANGE_BERLIN, "20260309T090000", 1, "FREQ=WEEKLY;COUNT=6",
+                  _window("2026-03-08", "2026-04-16"), vtimezone=hostile)
+    first = [(datetime(2026, 3, 9, 8, tzinfo=UTC), datetime(2026, 3, 9, 9, tzinfo=UTC))]
+    url = f"{base}/exchange/alice/Calendar/hostile.EML"
+    with logged_in(sim, "alice") as alice:
+        # PUT refuses the hostile VTIMEZONE outright (400, nothing stored).
+        body = (f"Content-Type: text/calendar\r\n\r\n{case.ics('h')}").encode()
+        refused = alice.put(url, data=body, headers={"Content-Type": "message/rfc822"})
+        assert refused.status_code == 400 and "VTIMEZONE" in refused.text
+        assert alice.get(url, headers={"Translate": "f"}).status_code == 404
+        # Set by PROPPATCH, it is stored but counts as no zone: UTC, in free/busy and GET alike.
+        proppatch_series(alice, url, case, first)
+        in_utc = [(first[0][0] + timedelta(weeks=n), first[0][1] + timedelta(weeks=n))
+                  for n in range(6)]
+        assert fbdata(alice, base, "alice@example.com", case.window) == digits(
+            in_utc, case.window)
+        served = served_ics(alice, url)
+        assert "DTSTART:20260309T080000Z" in served and "BEGIN:VTIMEZONE" not in served
+        assert expected(served, case.window) == in_utc
+        assert not [r for r in caplog.records if r.exc_info]
+        # The exceptions bookkeeping is not a WebDAV property anyone may set.
+        answer = alice.request("PROPPATCH", url, headers={"Content-Type": "text/xml"}, data=(
+            b'<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:x="urn:x-exchange-sim:">'
+            b"<D:set><D:prop><x:exceptions>[]</x:exceptions></D:prop></D:set>"
+            b"</D:propertyupdate>"))
+        assert answer.status_code == 207 and "409" in answer.text
