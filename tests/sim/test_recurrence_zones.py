@@ -8,6 +8,7 @@ through its GET (`Translate: f`) rendering expanded the same way (protocol refer
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
 from collections.abc import Iterator
@@ -402,3 +403,55 @@ def test_unusable_zone_and_private_bookkeeping(sim: RunningSimulator,
             b"<D:set><D:prop><x:exceptions>[]</x:exceptions></D:prop></D:set>"
             b"</D:propertyupdate>"))
         assert answer.status_code == 207 and "409" in answer.text
+
+
+# -- DavMail's shapes ---------------------------------------------------------------------------
+
+DAVMAIL_TZID = "Central Europe Standard Time"
+
+
+@pytest.mark.parametrize("sim", ["basic"], indirect=True)
+def test_davmail_shaped_series_put_and_read_back(sim: RunningSimulator) -> None:
+    """Built after observed-traffic step 2 (#30) and 2c (#37), not captured: DavMail PUTs the
+    series with the saveappt VTIMEZONE renamed to an Exchange name, lists only instancetype 0
+    and 1 (davmail-client §4.2), and reads the exceptions back inside the master's iCalendar
+    through PR_INTERNET_CONTENT."""
+    base = sim.base_url
+    uid = "davmail-series"
+    vtimezone = EXCHANGE_BERLIN_VTIMEZONE.replace(EXCHANGE_BERLIN, DAVMAIL_TZID)
+    case = replace(WEEKLY, tzid=DAVMAIL_TZID, vtimezone=vtimezone)
+    moved = MOVED.format(uid=uid, seq=0).replace("TZID=Europe/Berlin", f"TZID={DAVMAIL_TZID}")
+    ics = case.ics(uid, moved, method="PUBLISH").replace(
+        "END:VEVENT", "X-MICROSOFT-CDO-ALLDAYEVENT:FALSE\r\nEND:VEVENT")
+    wanted = expected(ics, WEEKLY.window)
+    assert (_berlin("2026-03-30T14:00"), _berlin("2026-03-30T15:00")) in wanted
+    body = ("Content-class: urn:content-classes:appointment\r\nMIME-Version: 1.0\r\n"
+            'Content-Type: multipart/alternative;\r\n\tboundary="----=_NextPart_x"\r\n\r\n'
+            "------=_NextPart_x\r\nContent-class: urn:content-classes:appointment\r\n"
+            'Content-Type: text/calendar;\r\n\tmethod=PUBLISH;\r\n\tcharset="utf-8"\r\n'
+            f"Content-Transfer-Encoding: 8bit\r\n\r\n{ics}\r\n------=_NextPart_x--\r\n")
+    url = f"{base}/exchange/alice/Calendar/{uid}.EML"
+    with logged_in(sim, "alice") as alice:
+        put = alice.put(url, data=body.encode(), headers={
+            "Translate": "f", "Overwrite": "f", "If-None-Match": "*",
+            "Content-Type": "message/rfc822"})
+        assert put.status_code == 201 and put.headers.get("GetETag")
+        listing = search(alice, f"{base}/exchange/alice/Calendar", (
+            'SELECT "DAV:getetag" FROM Scope(\'SHALLOW TRAVERSAL OF ""\') WHERE '
+            '"DAV:isfolder" = false AND "DAV:ishidden" = false AND '
+            '("http://schemas.microsoft.com/exchange/outlookmessageclass" = \'IPM.Appointment\''
+            ' AND ("urn:schemas:calendar:instancetype" = 1 OR '
+            '("urn:schemas:calendar:instancetype" = 0 AND '
+            '"urn:schemas:calendar:dtend" > \'2026/05/01 00:00:00\' AND '
+            '"urn:schemas:calendar:dtstart" < \'2026/06/01 00:00:00\')))'))
+        assert listing.status_code == 207
+        assert len(parse_multistatus(listing.content)) == 1  # the master, outside the range
+        content = "http://schemas.microsoft.com/mapi/proptag/x66590102"
+        found = parse_multistatus(propfind(alice, url, [content]).content)
+        raw = next(iter(found.values()))[200][content]
+        mime = raw if isinstance(raw, bytes) else base64.b64decode(str(raw))
+        message = email.message_from_bytes(mime, policy=email.policy.default)
+        (part,) = [p for p in message.walk() if p.get_content_type() == "text/calendar"]
+        assert expected(str(part.get_content()), WEEKLY.window) == wanted
+        assert fbdata(alice, base, "alice@example.com", WEEKLY.window) == digits(
+            wanted, WEEKLY.window)
