@@ -29,6 +29,9 @@ How times are read:
   ``X-MICROSOFT-CDO-ALLDAYEVENT`` says otherwise.
 * No DTEND: DTSTART + DURATION; without DURATION, one day for a DATE, zero for a date-time.
 
+Longer than ~400 lines for a reason: `promote` and `render` must agree on every property's
+iCalendar form (times and zones, exceptions, attendees), so both directions live together.
+
 Attendees: when the message has none of To/Cc/Bcc, they are derived from ATTENDEE lines
 (organizer excluded): ``CUTYPE=ROOM``/``RESOURCE`` or ``ROLE=NON-PARTICIPANT`` → bcc (the seed
 recipe's "bcc: field -> resources"), ``ROLE=OPT-PARTICIPANT`` → cc, everyone else → to. DavMail
