@@ -21,8 +21,9 @@ on-arrival processing are not documented for Exchange 2003, so the details are i
 * A series travels with its exceptions (`series.EXCEPTIONS`). A message about one occurrence (a
   ``recurrenceid`` and no rule of its own) changes only that occurrence of the recipient's
   copy or booking: a request becomes (or replaces) that occurrence's exception, a cancellation
-  makes it an ``exdate`` (so a room is free again then). Without a copy of the series, the
-  message is handled as a meeting of its own. A per-occurrence message is out of date only
+  makes it an ``exdate`` (so a room is free again then), and so does declining it in OWA
+  (chosen). Without a copy of the series, the message is handled as a meeting of its own
+  (chosen; the reference is silent). A per-occurrence message is out of date only
   against that occurrence's own exception sequence (chosen: Outlook numbers an occurrence's
   updates apart from the series; the reference is silent).
 * A response (`Resp.*`) arriving at the organizer records `replytime` on the appointment with

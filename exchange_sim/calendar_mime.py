@@ -322,7 +322,9 @@ def _zone_text(calendar: icalendar.Calendar, event: icalendar.cal.Component) -> 
 
     The body's own VTIMEZONE when it has one for that TZID (RFC 5545: authoritative); else,
     for an IANA or Windows name, the yearly rules that zone follows in DTSTART's year (chosen:
-    a VTIMEZONE carries one rule set, as Exchange 2003's do). None for UTC and floating times.
+    a VTIMEZONE carries one rule set, as Exchange 2003's do). None for UTC and floating times,
+    and for DavMail's ``TZID=X:...Z`` (chosen: the Z wins, so the value is UTC and carries no
+    zone; the reference does not say which zone Exchange gives such a series).
     """
     start = event.get("DTSTART")
     tzid = getattr(start, "params", {}).get("TZID") if start is not None else None
