@@ -26,6 +26,7 @@ from exchange_sim.server import RunningServer, RunningSimulator, serve
 from exchange_sim.store import Store, demo_mailboxes
 from tests.sim.conftest import logged_in
 from tests.sim.davclient import DT, parse_multistatus, propfind, search
+from tests.sim.test_transport import folder
 
 CAL = "urn:schemas:calendar:"
 SLOT = timedelta(minutes=30)
@@ -454,4 +455,41 @@ def test_davmail_shaped_series_put_and_read_back(sim: RunningSimulator) -> None:
         (part,) = [p for p in message.walk() if p.get_content_type() == "text/calendar"]
         assert expected(str(part.get_content()), WEEKLY.window) == wanted
         assert fbdata(alice, base, "alice@example.com", WEEKLY.window) == digits(
+            wanted, WEEKLY.window)
+
+
+@pytest.mark.parametrize("sim", ["basic"], indirect=True)
+def test_owa_accept_and_decline_of_one_occurrence(sim: RunningSimulator) -> None:
+    base = sim.base_url
+    uid = "owa-occurrence"
+    organizer = "ORGANIZER:mailto:alice@example.com"
+
+    def one(template: str, method: str) -> str:
+        return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\n"
+                f"METHOD:{method}\r\n"
+                + template.format(uid=uid, seq=1).replace("SUMMARY:", f"{organizer}\r\nSUMMARY:")
+                + "\r\nEND:VCALENDAR\r\n")
+
+    declined = MOVED.replace("20260330T090000", "20260323T090000").replace(
+        "20260330T140000", "20260323T090000").replace("20260330T150000", "20260323T100000")
+    with logged_in(sim, "alice") as alice, logged_in(sim, "bob") as bob:
+        def answer(command: str) -> None:
+            (request,) = folder(bob, base, "bob", "Inbox")
+            reply = bob.get(f"{request['href']}?Cmd={command}", allow_redirects=False)
+            assert reply.status_code == 302
+
+        send_ics(alice, base, "alice", WEEKLY.ics(uid, method="REQUEST").replace(
+            "SUMMARY:Series\r\n", f"SUMMARY:Series\r\n{organizer}\r\n", 1), "bob@example.com")
+        answer("accept")
+        send_ics(alice, base, "alice", one(MOVED, "REQUEST"), "bob@example.com")
+        answer("accept")
+        send_ics(alice, base, "alice", one(declined, "REQUEST"), "bob@example.com")
+        answer("decline")
+        wanted = [(s, e) for s, e in expected(WEEKLY.ics(uid, MOVED.format(uid=uid, seq=1)),
+                                              WEEKLY.window)
+                  if s != _berlin("2026-03-23T09:00")]
+        assert len(wanted) == 4
+        (copy,) = folder(bob, base, "bob", "Calendar")
+        assert expected(served_ics(bob, str(copy["href"])), WEEKLY.window) == wanted
+        assert fbdata(bob, base, "bob@example.com", WEEKLY.window) == digits(
             wanted, WEEKLY.window)
