@@ -124,6 +124,22 @@ def _utc_until(body: str) -> datetime | None:
     return None
 
 
+def _wall_to_utc(naive: datetime, zone: tzinfo) -> datetime:
+    """The UTC instant of a wall-clock time in `zone`, by RFC 5545 §3.3.5 whatever the tzinfo
+    class (zoneinfo and dateutil's VTIMEZONE zones treat gaps and folds differently)."""
+    offsets = {
+        (naive + shift).replace(tzinfo=zone).utcoffset() or timedelta(0)
+        for shift in (timedelta(hours=-6), timedelta(0), timedelta(hours=6))
+    }
+    candidates = sorted((naive - offset).replace(tzinfo=UTC) for offset in offsets)
+    for candidate in candidates:  # earliest first: of a repeated time, the first
+        if candidate.astimezone(zone).replace(tzinfo=None) == naive:
+            return candidate
+    # A gap: the offset in force before it (the one six hours earlier).
+    before = (naive - timedelta(hours=6)).replace(tzinfo=zone).utcoffset() or timedelta(0)
+    return (naive - before).replace(tzinfo=UTC)
+
+
 def occurrences(
     start: datetime,
     end: datetime,
@@ -141,8 +157,9 @@ def occurrences(
     prefix is accepted) and ``rdates``, less ``exdates`` (exact instants). The rules run on
     the wall clock of ``zone`` (UTC when None): each occurrence keeps DTSTART's local time and
     weekday there. A local time that does not exist (the spring gap) is read with the offset
-    before the change, as Python's ``fold=0`` does (chosen; the reference is silent). A
-    zero-length occurrence overlaps when it lies inside the window. Sorted by start.
+    before the gap, one that occurs twice means the first time (RFC 5545 §3.3.5; the
+    reference is silent on what Exchange does). A zero-length occurrence overlaps when it lies
+    inside the window. Sorted by start.
 
     Raises:
         ValueError: naive datetimes, ``end < start``, or a malformed rule.
@@ -180,7 +197,7 @@ def occurrences(
 
     result: list[tuple[datetime, datetime]] = []
     for scanned, naive in enumerate(series):
-        occ_start = naive.replace(tzinfo=where).astimezone(UTC)
+        occ_start = _wall_to_utc(naive, where)
         if scanned >= MAX_SCANNED or (occ_start >= window_end and naive >= local(window_end)):
             break
         if occ_start in excluded:  # an EXDATE is an instant (the same UTC moment)
