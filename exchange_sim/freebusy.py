@@ -195,11 +195,21 @@ def occurrences(
         series.rdate(local(_require_aware("rdate", value)))
     excluded = {_require_aware("exdate", value) for value in exdates}
 
+    # Wall-clock bounds with a margin wider than any UTC offset: instances outside them are
+    # skipped or end the walk without the (costly) conversion to UTC.
+    margin = timedelta(days=2)
+    first_wall = local(window_start) - duration - margin
+    last_wall = local(window_end) + margin
+    to_utc = (lambda naive: naive.replace(tzinfo=UTC)) if where is UTC else (
+        lambda naive: _wall_to_utc(naive, where))
+
     result: list[tuple[datetime, datetime]] = []
     for scanned, naive in enumerate(series):
-        occ_start = _wall_to_utc(naive, where)
-        if scanned >= MAX_SCANNED or (occ_start >= window_end and naive >= local(window_end)):
+        if scanned >= MAX_SCANNED or naive >= last_wall:
             break
+        if naive < first_wall:
+            continue
+        occ_start = to_utc(naive)
         if occ_start in excluded:  # an EXDATE is an instant (the same UTC moment)
             continue
         if overlaps(occ_start):
