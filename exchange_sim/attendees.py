@@ -18,6 +18,14 @@ on-arrival processing are not documented for Exchange 2003, so the details are i
   organizer from the sending mailbox, so nobody can move, update or cancel someone else's
   meeting by sending its uid with a higher sequence; such a request is a meeting of its own.
 * A message older than the calendar copy (lower sequence) is out of date and ignored.
+* A series travels with its exceptions (`series.EXCEPTIONS`). A message about one occurrence (a
+  ``recurrenceid`` and no rule of its own) changes only that occurrence of the recipient's
+  copy or booking: a request becomes (or replaces) that occurrence's exception, a cancellation
+  makes it an ``exdate`` (so a room is free again then), and so does declining it in OWA
+  (chosen). Without a copy of the series, the message is handled as a meeting of its own
+  (chosen; the reference is silent). A per-occurrence message is out of date only
+  against that occurrence's own exception sequence (chosen: Outlook numbers an occurrence's
+  updates apart from the series; the reference is silent).
 * A response (`Resp.*`) arriving at the organizer records `replytime` on the appointment with
   that uid. Responses never trigger anything else, so nothing can loop.
 """
@@ -28,7 +36,7 @@ import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
-from exchange_sim import freebusy, transport
+from exchange_sim import series, transport
 from exchange_sim.store import Item, Mailbox, Store
 
 __all__ = ["ANSWERS", "NotARequest", "calendar_busy", "on_arrival", "respond", "spans"]
@@ -100,7 +108,9 @@ def respond(store: Store, attendee: Mailbox, path: str, answer: str,
     _, _, busy, status = ANSWERS[answer]
     if answer == "decline":
         existing = _find(store, attendee, props)
-        if existing is not None:
+        if existing is not None and _is_occurrence(props) and _is_series(existing.props):
+            _cancel_occurrence(store, existing, props)  # declining one occurrence drops just it
+        elif existing is not None:
             store.delete(existing.path)
     else:
         _place(store, attendee, props, busy or _intended(props), status, replied=True)
@@ -112,25 +122,28 @@ def respond(store: Store, attendee: Mailbox, path: str, answer: str,
 
 def spans(props: Mapping[str, object], window_start: datetime,
           window_end: datetime) -> list[tuple[datetime, datetime]]:
-    """The occurrences of an appointment (or meeting message) inside the window."""
-    start, end = props.get(_CAL + "dtstart"), props.get(_CAL + "dtend")
-    if not isinstance(start, datetime) or not isinstance(end, datetime):
-        return []
-    rrule, rdates = props.get(_CAL + "rrule"), props.get(_CAL + "rdate")
-    try:
-        return freebusy.occurrences(start, end, _strings(rrule), _dates(
-            props.get(_CAL + "exdate")), _dates(rdates), window_start, window_end)
-    except ValueError as error:  # a stored rule we cannot expand blocks nothing
-        logger.warning("cannot expand %s: %s", props.get(_CAL + "uid"), error)
-        return []
+    """The non-FREE occurrences of an appointment (or meeting message) inside the window,
+    expanded in its own zone, its exceptions in place of the occurrences they replace."""
+    return [(o.start, o.end) for o in _occurrences(props, window_start, window_end)
+            if o.busystatus != "FREE"]
 
 
 def calendar_busy(store: Store, mailbox: Mailbox, window_start: datetime,
                   window_end: datetime) -> list[tuple[datetime, datetime, str]]:
     """(start, end, busystatus) of every non-FREE, non-cancelled occurrence in the window."""
-    return [(s, e, _intended(item.props))
+    return [(o.start, o.end, o.busystatus)
             for item in _blocking(store, mailbox)
-            for s, e in spans(item.props, window_start, window_end)]
+            for o in _occurrences(item.props, window_start, window_end)
+            if o.busystatus != "FREE"]
+
+
+def _occurrences(props: Mapping[str, object], window_start: datetime,
+                 window_end: datetime) -> list[series.Occurrence]:
+    try:
+        return series.occurrences(props, window_start, window_end)
+    except ValueError as error:  # a stored rule or zone we cannot expand blocks nothing
+        logger.warning("cannot expand %s: %s", props.get(_CAL + "uid"), error)
+        return []
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -138,17 +151,6 @@ def calendar_busy(store: Store, mailbox: Mailbox, window_start: datetime,
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
-
-
-def _strings(value: object) -> list[str]:
-    if isinstance(value, list | tuple):
-        return [str(v) for v in value if v]
-    return [str(value)] if value else []
-
-
-def _dates(value: object) -> list[datetime]:
-    values = value if isinstance(value, list | tuple) else [value]
-    return [v for v in values if isinstance(v, datetime)]
 
 
 def _address(value: object) -> str:
@@ -201,6 +203,9 @@ def _place(store: Store, mailbox: Mailbox, message: Mapping[str, object], busy: 
            status: int, *, replied: bool = False) -> None:
     """Create or replace `mailbox`'s calendar copy of the meeting described by `message`."""
     existing = _find(store, mailbox, message)
+    if existing is not None and _is_occurrence(message) and _is_series(existing.props):
+        _place_occurrence(store, existing, message, busy)
+        return
     if existing is not None and _sequence(existing.props) > _sequence(message):
         logger.info("%s: out-of-date request for %s ignored", mailbox.alias,
                     message.get(_CAL + "uid"))
@@ -248,7 +253,8 @@ def _answer(store: Store, attendee: Mailbox, request: Mapping[str, object], answ
 def _room_request(store: Store, room: Mailbox, request: Mapping[str, object]) -> None:
     uid = request.get(_CAL + "uid")
     booking = _find(store, room, request)
-    if booking is not None and _sequence(booking.props) > _sequence(request):
+    if (booking is not None and not _is_occurrence(request)
+            and _sequence(booking.props) > _sequence(request)):
         return  # out of date: the room already holds a newer version
     start = request.get(_CAL + "dtstart")
     if not isinstance(start, datetime):
@@ -273,12 +279,17 @@ def _room_request(store: Store, room: Mailbox, request: Mapping[str, object]) ->
 
 def _remove_booking(store: Store, room: Mailbox, cancel: Mapping[str, object]) -> None:
     booking = _find(store, room, cancel)
-    if booking is not None and _sequence(booking.props) <= _sequence(cancel):
+    if booking is not None and _is_occurrence(cancel) and _is_series(booking.props):
+        _cancel_occurrence(store, booking, cancel)
+    elif booking is not None and _sequence(booking.props) <= _sequence(cancel):
         store.delete(booking.path)
 
 
 def _cancel_copy(store: Store, person: Mailbox, cancel: Mapping[str, object]) -> None:
     copy = _find(store, person, cancel)
+    if copy is not None and _is_occurrence(cancel) and _is_series(copy.props):
+        _cancel_occurrence(store, copy, cancel)
+        return
     if copy is None or _sequence(copy.props) > _sequence(cancel):
         return
     subject = str(copy.props.get(_SUBJECT) or "")
@@ -291,6 +302,60 @@ def _cancel_copy(store: Store, person: Mailbox, cancel: Mapping[str, object]) ->
         _MAPI + "busystatus": 0,
         _MAPI + "apptstateflags": 7,  # meeting | received | canceled (MS-OXOCAL cancellation)
         _CAL + "sequence": _sequence(cancel),
+    })
+
+
+def _is_occurrence(message: Mapping[str, object]) -> bool:
+    """A message about one occurrence: a recurrence id and no rule of its own."""
+    return isinstance(message.get(_CAL + "recurrenceid"), datetime) and not (
+        message.get(_CAL + "rrule") or message.get(_CAL + "rdate"))
+
+
+def _is_series(props: Mapping[str, object]) -> bool:
+    return bool(props.get(_CAL + "rrule") or props.get(_CAL + "rdate"))
+
+
+def _rid(message: Mapping[str, object]) -> datetime:
+    rid = message[_CAL + "recurrenceid"]
+    assert isinstance(rid, datetime)  # _is_occurrence checked it
+    return rid
+
+
+def _exdates(props: Mapping[str, object]) -> list[datetime]:
+    value = props.get(_CAL + "exdate")
+    return [v for v in (value if isinstance(value, list) else []) if isinstance(v, datetime)]
+
+
+def _place_occurrence(store: Store, copy: Item, message: Mapping[str, object],
+                      busy: str) -> None:
+    """`message` (one occurrence) becomes that occurrence's exception in `copy`."""
+    rid = _rid(message)
+    exceptions = series.decode_exceptions(copy.props)
+    old = next((e for e in exceptions if e.get(_CAL + "recurrenceid") == rid), None)
+    if old is not None and _sequence(old) > _sequence(message):
+        logger.info("out-of-date occurrence request for %s ignored", message.get(_CAL + "uid"))
+        return
+    own = {k: message[k] for k in series.EXCEPTION_FIELDS if k in message}
+    own[_CAL + "busystatus"] = busy
+    kept = [e for e in exceptions if e.get(_CAL + "recurrenceid") != rid]
+    store.write(copy.path, {
+        series.EXCEPTIONS: series.encode_exceptions([*kept, own]),
+        _CAL + "exdate": [d for d in _exdates(copy.props) if d != rid],
+    })
+
+
+def _cancel_occurrence(store: Store, copy: Item, cancel: Mapping[str, object]) -> None:
+    """The occurrence `cancel` names leaves `copy`: an exdate, and no exception for it."""
+    rid = _rid(cancel)
+    exceptions = series.decode_exceptions(copy.props)
+    old = next((e for e in exceptions if e.get(_CAL + "recurrenceid") == rid), None)
+    if old is not None and _sequence(old) > _sequence(cancel):
+        return
+    kept = [e for e in exceptions if e.get(_CAL + "recurrenceid") != rid]
+    exdates = _exdates(copy.props)
+    store.write(copy.path, {
+        series.EXCEPTIONS: series.encode_exceptions(kept),
+        _CAL + "exdate": exdates if rid in exdates else [*exdates, rid],
     })
 
 

@@ -29,13 +29,19 @@ How times are read:
   ``X-MICROSOFT-CDO-ALLDAYEVENT`` says otherwise.
 * No DTEND: DTSTART + DURATION; without DURATION, one day for a DATE, zero for a date-time.
 
+Longer than ~400 lines for a reason: `promote` and `render` must agree on every property's
+iCalendar form (times and zones, exceptions, attendees), so both directions live together.
+
 Attendees: when the message has none of To/Cc/Bcc, they are derived from ATTENDEE lines
 (organizer excluded): ``CUTYPE=ROOM``/``RESOURCE`` or ``ROLE=NON-PARTICIPANT`` → bcc (the seed
 recipe's "bcc: field -> resources"), ``ROLE=OPT-PARTICIPANT`` → cc, everyone else → to. DavMail
 itself always writes To/Cc headers (rooms in To), and headers always win.
 
-Only the master VEVENT (the first without RECURRENCE-ID, else the first) is promoted;
-exceptions carried in the same body stay in the raw body only.
+The master VEVENT (the first without RECURRENCE-ID, else the first) is promoted. Its zone (the
+DTSTART TZID's VTIMEZONE) becomes ``urn:schemas:calendar:timezone`` (§4.5), and the body's
+RECURRENCE-ID overrides of the same UID become its exceptions (`series.EXCEPTIONS`), a
+STATUS:CANCELLED override an ``exdate``. A body whose only VEVENT has a RECURRENCE-ID (a message
+about one occurrence) is promoted as that occurrence: instancetype 3 with its ``recurrenceid``.
 """
 
 from __future__ import annotations
@@ -49,12 +55,14 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import icalendar
 from icalendar.parser import Contentline, Contentlines
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
+
+from exchange_sim import series, zones
 
 __all__ = [
     "CONTENT_CLASS",
@@ -107,12 +115,8 @@ _PROMOTED_PROPS = _DATETIME_PROPS | {
     "DURATION", "RRULE", "SEQUENCE", "UID", "SUMMARY", "LOCATION", "DESCRIPTION",
     "ORGANIZER", "ATTENDEE", "STATUS", "TRANSP", "METHOD", "DTSTAMP",
 }  # fmt: skip
-_PRIVATE_VTIMEZONE = "X-CALBRIDGE-VTIMEZONE"
-_VTIMEZONE_RULE_PARTS = frozenset(
-    {"FREQ", "INTERVAL", "UNTIL", "COUNT", "BYMONTH", "BYDAY", "BYMONTHDAY", "BYSETPOS", "WKST"}
-)
+_PRIVATE_VTIMEZONE = zones.PRIVATE_VTIMEZONE
 _CALENDAR_TYPES = frozenset({"text/calendar", "application/ics"})
-_TZ_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError)
 
 # Every header is read unstructured: RFC 2047 decoded and unfolded, but otherwise as sent
 # (the default registry would rewrite address lists, e.g. '"x" <a@b>' as 'x <a@b>').
@@ -181,7 +185,12 @@ def promote(raw: bytes, *, max_bytes: int = MAX_BODY_BYTES) -> dict[str, object]
             props[CAL + "method"] = method
     event = _master_event(calendar) if calendar is not None else None
     if event is not None and calendar is not None:
-        props.update(_event_props(event, _resolver(calendar)))
+        resolve = _resolver(calendar)
+        props.update(_event_props(event, resolve))
+        zone_text = _zone_text(calendar, event)
+        if zone_text:
+            props[CAL + "timezone"] = zone_text
+        props.update(_exceptions(calendar, event, props, resolve, method))
 
     # Subject and body text: the message first, then the iCalendar.
     subject = _header(msg, "Subject") if msg is not None else None
@@ -308,35 +317,74 @@ def _master_event(calendar: icalendar.Calendar) -> icalendar.cal.Component | Non
     return events[0] if events else None
 
 
-def _vtimezone(component: icalendar.cal.Component) -> icalendar.Timezone:
-    """A real VTIMEZONE from the private component, refused if it could take forever.
+def _zone_text(calendar: icalendar.Calendar, event: icalendar.cal.Component) -> str | None:
+    """The VTIMEZONE text of the master's DTSTART zone, stored as ``timezone`` (§4.5).
 
-    dateutil evaluates an observance's RRULE from its DTSTART on every lookup, so only the
-    shapes real zones use are accepted: ``FREQ=YEARLY``, at most one ``BYMONTH`` and one
-    ``BYDAY`` value, at most seven ``BYMONTHDAY`` values, no ``BYHOUR``/``BYMINUTE``/
-    ``BYSECOND``/``BYYEARDAY``/``BYWEEKNO``.
+    The body's own VTIMEZONE when it has one for that TZID (RFC 5545: authoritative); else,
+    for an IANA or Windows name, the yearly rules that zone follows in DTSTART's year (chosen:
+    a VTIMEZONE carries one rule set, as Exchange 2003's do). None for UTC and floating times,
+    and for DavMail's ``TZID=X:...Z`` (chosen: the Z wins, so the value is UTC and carries no
+    zone; the reference does not say which zone Exchange gives such a series).
     """
-    zone = icalendar.Timezone()
-    zone.update(component)
-    # The private component's children are the zone's STANDARD/DAYLIGHT observances (icalendar
-    # types a Timezone's children as those classes; the parser gives them as Components).
-    zone.subcomponents = cast("list[icalendar.TimezoneStandard | icalendar.TimezoneDaylight]",
-                              list(component.subcomponents))
-    for observance in zone.subcomponents:
-        for rule in _as_list(observance.get("RRULE")):
-            keys = {str(k).upper() for k in rule}
-            if (
-                not isinstance(rule, icalendar.vRecur)
-                or [str(f).upper() for f in rule.get("FREQ", [])] != ["YEARLY"]
-                or not keys <= _VTIMEZONE_RULE_PARTS
-                or len(rule.get("BYMONTH", [])) > 1
-                or len(rule.get("BYDAY", [])) > 1
-                or len(rule.get("BYMONTHDAY", [])) > 7  # "8,...,14" with BYDAY=SU is real
-            ):
-                raise MimeError(
-                    "broken iCalendar: unsupported VTIMEZONE RRULE (not a real zone's yearly shape)"
-                )
-    return zone
+    start = event.get("DTSTART")
+    tzid = getattr(start, "params", {}).get("TZID") if start is not None else None
+    if not tzid:
+        return None
+    tzid = str(tzid)
+    for component in calendar.walk(_PRIVATE_VTIMEZONE):
+        if str(component.get("TZID", "")) == tzid:
+            text = _vtimezone(component).to_ical().decode("utf-8")
+            return text.replace("\r\n ", "").strip()
+    year = _value(event, "DTSTART").year
+    for key in (tzid, WINDOWS_TO_OLSON.get(tzid)):
+        if key and _zoneinfo(key) is not None:
+            return None if key in ("UTC", "Etc/UTC") else zones.vtimezone_text(key, year)
+    return None
+
+
+def _exceptions(calendar: icalendar.Calendar, master: icalendar.cal.Component,
+                props: dict[str, object], resolve: _Resolver,
+                method: str | None) -> dict[str, object]:
+    """The master's exceptions (RECURRENCE-ID overrides of the same UID, §4.1 instancetype 3):
+    each kept with its own times, subject, location, busy status and attendees; an override
+    with STATUS:CANCELLED becomes an ``exdate`` instead (a cancelled occurrence is excluded)."""
+    if "RECURRENCE-ID" in master or props.get(CAL + "instancetype") != 1:
+        return {}
+    uid = str(master.get("UID", ""))
+    overrides: list[dict[str, object]] = []
+    cancelled: list[datetime] = []
+    for event in calendar.walk("VEVENT"):
+        if event is master or "RECURRENCE-ID" not in event or str(event.get("UID", "")) != uid:
+            continue
+        own = _event_props(event, resolve)
+        rid = own[CAL + "recurrenceid"]
+        assert isinstance(rid, datetime)  # _event_props sets it for a RECURRENCE-ID
+        if own.get(CAL + "meetingstatus") == "CANCELLED":
+            cancelled.append(rid)
+            continue
+        if "SUMMARY" in event:
+            own[SUBJECT] = str(event["SUMMARY"])
+        if "DESCRIPTION" in event:
+            own[TEXT] = str(event["DESCRIPTION"])
+        own.update(_recipients(None, event, method))
+        overrides.append(own)
+    if len(overrides) + len(cancelled) > MAX_DATE_VALUES:
+        raise MimeError(f"too many exceptions (at most {MAX_DATE_VALUES})")
+    result: dict[str, object] = {}
+    if overrides:
+        result[series.EXCEPTIONS] = series.encode_exceptions(overrides)
+    if cancelled:
+        existing = props.get(CAL + "exdate")
+        result[CAL + "exdate"] = (existing if isinstance(existing, list) else []) + cancelled
+    return result
+
+
+def _vtimezone(component: icalendar.cal.Component) -> icalendar.Timezone:
+    """A real VTIMEZONE from the private component, refused if it could take forever."""
+    try:
+        return zones.checked_vtimezone(component)
+    except zones.ZoneError as e:
+        raise MimeError(f"broken iCalendar: {e}") from e
 
 
 def _resolver(calendar: icalendar.Calendar) -> _Resolver:
@@ -351,8 +399,8 @@ def _resolver(calendar: icalendar.Calendar) -> _Resolver:
         if component is not None:
             vtimezone = _vtimezone(component)
             try:
-                zone = vtimezone.to_tz(lookup_tzid=False)
-            except _TZ_ERRORS as e:
+                zone = zones.to_tzinfo(vtimezone)
+            except zones.ZoneError as e:
                 raise MimeError(f"broken iCalendar: unusable VTIMEZONE {tzid[:60]!r}") from e
         else:
             for key in (tzid, WINDOWS_TO_OLSON.get(tzid)):
@@ -577,8 +625,11 @@ def render(props: dict[str, object], raw: bytes | None) -> bytes:
 
     ``raw`` (the body stored by PUT) is returned unchanged. Otherwise a message is built from
     the properties: Subject/From/To/Cc/Date headers, ``Content-class``, and for calendar items a
-    ``multipart/alternative`` with a ``text/plain`` part and a ``text/calendar; method=...`` part
-    holding one VEVENT in UTC form (no VTIMEZONE), quoted-printable. Bcc is never rendered. The
+    ``multipart/alternative`` with a ``text/plain`` part and a ``text/calendar; method=...`` part,
+    quoted-printable, holding the VEVENT and one VEVENT per exception (RECURRENCE-ID). With a
+    zone (``timezone``, else ``timezoneid``) the body carries that VTIMEZONE and every time is
+    local with ``TZID=``, so the RRULE runs on the zone's wall clock as Exchange expands it
+    (§4.5); without one, times are UTC. Bcc is never rendered. The
     output depends only on the properties (DTSTAMP comes from ``dtstamp``, else
     ``DAV:getlastmodified``, else ``dtstart``).
 
@@ -686,11 +737,58 @@ def _addresses(props: dict[str, object], key: str) -> list[tuple[str, str]]:
     return [(name, addr) for name, addr in email.utils.getaddresses([value]) if "@" in addr]
 
 
+_Localize = Callable[[datetime], tuple[datetime, dict[str, str]]]
+
+
+def _render_zone(props: dict[str, object]) -> tuple[str | None, _Localize]:
+    """(VTIMEZONE text or None, how a UTC time is written): the appointment's zone (§4.5) as
+    ``TZID=`` local times, else UTC. A stored zone that cannot be used renders in UTC."""
+    text = _typed(props, CAL + "timezone", str)
+    tzid_value = _typed(props, CAL + "timezoneid", int) if not text else None
+    start = _typed(props, CAL + "dtstart", datetime)
+    if not text and tzid_value is not None and tzid_value in zones.CDO_ZONES and start:
+        key = zones.CDO_ZONES[tzid_value]
+        text = None if key == "UTC" else zones.vtimezone_text(key, start.year)
+    tzid = next((line[5:].strip() for line in (text or "").splitlines()
+                 if line.upper().startswith("TZID:")), "")
+    try:
+        zone = zones.parse_vtimezone(text) if text and tzid else None
+    except zones.ZoneError:
+        zone = None
+    if zone is None or text is None:
+        return None, lambda value: (value.astimezone(UTC), {})
+    where = zone
+    return text, lambda value: (value.astimezone(where).replace(tzinfo=None), {"TZID": tzid})
+
+
 def _render_ics(props: dict[str, object], method: str, message_class: str) -> str:
     calendar = icalendar.Calendar()
     calendar.add("PRODID", "-//calbridge//exchange_sim//EN")
     calendar.add("VERSION", "2.0")
     calendar.add("METHOD", method)
+    vtimezone, localize = _render_zone(props)
+    calendar.add_component(_render_event(props, message_class, localize))
+    for exception in series.decode_exceptions(props):
+        own = {k: v for k, v in props.items()
+               if k not in (CAL + "rrule", CAL + "exdate", CAL + "rdate", CAL + "exrule")}
+        own.update(exception)
+        if CAL + "dtstart" not in exception:
+            own[CAL + "dtstart"] = exception[CAL + "recurrenceid"]
+            own.pop(CAL + "dtend", None)
+        calendar.add_component(_render_event(own, message_class, localize))
+    text = calendar.to_ical().decode("utf-8")
+    if vtimezone:  # spliced as text: icalendar would cache a parsed VTIMEZONE process-wide
+        head, sep, tail = text.partition("BEGIN:VEVENT")
+        text = head + vtimezone.strip() + "\r\n" + sep + tail
+    return text
+
+
+def _render_event(props: dict[str, object], message_class: str,
+                  localize: _Localize) -> icalendar.Event:
+    def add_time(name: str, value: datetime) -> None:
+        local, params = localize(value)
+        event.add(name, local, parameters=params)
+
     event = icalendar.Event()
     uid = _typed(props, CAL + "uid", str)
     if uid:
@@ -705,12 +803,12 @@ def _render_ics(props: dict[str, object], method: str, message_class: str) -> st
     )
     event.add("DTSTAMP", stamp.astimezone(UTC))
     if start is not None:
-        event.add("DTSTART", start.astimezone(UTC))
+        add_time("DTSTART", start)
         if end is not None:
-            event.add("DTEND", end.astimezone(UTC))
+            add_time("DTEND", end)
     recurrence_id = _typed(props, CAL + "recurrenceid", datetime)
     if recurrence_id is not None:
-        event.add("RECURRENCE-ID", recurrence_id.astimezone(UTC))
+        add_time("RECURRENCE-ID", recurrence_id)
     event.add("SEQUENCE", _typed(props, CAL + "sequence", int) or 0)
     for name, key in (("SUMMARY", SUBJECT), ("LOCATION", CAL + "location"), ("DESCRIPTION", TEXT)):
         value = _typed(props, key, str)
@@ -726,7 +824,8 @@ def _render_ics(props: dict[str, object], method: str, message_class: str) -> st
     for name, key in (("EXDATE", "exdate"), ("RDATE", "rdate")):
         values = _typed_list(props, CAL + key, datetime)
         if values:
-            event.add(name, [v.astimezone(UTC) for v in values])
+            local = [localize(v) for v in values]
+            event.add(name, [v for v, _ in local], parameters=local[0][1])
 
     organizer = _typed(props, CAL + "organizer", str)
     sender = _addresses(props, MAILHEADER + "from")
@@ -760,5 +859,4 @@ def _render_ics(props: dict[str, object], method: str, message_class: str) -> st
     event.add("X-MICROSOFT-CDO-BUSYSTATUS", busy)
     allday = _typed(props, CAL + "alldayevent", bool)
     event.add("X-MICROSOFT-CDO-ALLDAYEVENT", "TRUE" if allday else "FALSE")
-    calendar.add_component(event)
-    return calendar.to_ical().decode("utf-8")
+    return event

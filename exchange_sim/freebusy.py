@@ -14,8 +14,9 @@ most `MAX_OCCURRENCES` occurrences and is abandoned after `MAX_SCANNED` instance
 ``FREQ=SECONDLY`` rule started years before the window stops early and reports nothing for it).
 A rule that can never match (``FREQ=DAILY;BYMONTH=2;BYMONTHDAY=31``) still costs dateutil a
 walk to year 9999, a few seconds; that is the remaining worst case.
-Recurrences are expanded in UTC: the store keeps no time zone, so a weekly meeting that crosses
-a daylight-saving change keeps its UTC time here, where Exchange would keep its local time.
+Recurrences are expanded in the appointment's zone when one is given (reference §4.5: the zone
+drives recurrence expansion), so a weekly 09:00 Europe/Berlin meeting stays at 09:00 local across
+a daylight-saving change; without a zone they are expanded in UTC.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import re
 import urllib.parse
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from xml.sax.saxutils import escape as _xml_escape
 
 from dateutil.rrule import rrule as _Rrule
@@ -92,11 +93,7 @@ def _require_aware(name: str, value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-def _naive_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC).replace(tzinfo=None)
-
-
-def _parse_rule(text: str, dtstart: datetime) -> _Rrule:
+def _parse_rule(text: str, dtstart: datetime, zone: tzinfo = UTC) -> _Rrule:
     body = text.strip()
     if body[:6].upper() == "RRULE:":
         body = body[6:]
@@ -108,7 +105,39 @@ def _parse_rule(text: str, dtstart: datetime) -> _Rrule:
         raise ValueError(f"invalid rrule {text[:80]!r}: {e}") from e
     if not isinstance(rule, _Rrule):  # pragma: no cover - rrulestr returns a set only for sets
         raise ValueError(f"invalid rrule {text[:80]!r}")
+    until = _utc_until(body)
+    if until is not None and zone is not UTC:
+        # ignoretz read a UTC UNTIL as a wall clock; compare it in the zone's terms instead.
+        rule = rule.replace(until=until.astimezone(zone).replace(tzinfo=None))
     return rule
+
+
+def _utc_until(body: str) -> datetime | None:
+    for part in body.split(";"):
+        name, _, value = part.partition("=")
+        value = value.strip().upper()
+        if name.strip().upper() == "UNTIL" and value.endswith("Z") and "T" in value:
+            try:
+                return datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+            except ValueError as e:
+                raise ValueError(f"invalid rrule UNTIL {value[:40]!r}") from e
+    return None
+
+
+def _wall_to_utc(naive: datetime, zone: tzinfo) -> datetime:
+    """The UTC instant of a wall-clock time in `zone`, by RFC 5545 §3.3.5 whatever the tzinfo
+    class (zoneinfo and dateutil's VTIMEZONE zones treat gaps and folds differently)."""
+    offsets = {
+        (naive + shift).replace(tzinfo=zone).utcoffset() or timedelta(0)
+        for shift in (timedelta(hours=-6), timedelta(0), timedelta(hours=6))
+    }
+    candidates = sorted((naive - offset).replace(tzinfo=UTC) for offset in offsets)
+    for candidate in candidates:  # earliest first: of a repeated time, the first
+        if candidate.astimezone(zone).replace(tzinfo=None) == naive:
+            return candidate
+    # A gap: the offset in force before it (the one six hours earlier).
+    before = (naive - timedelta(hours=6)).replace(tzinfo=zone).utcoffset() or timedelta(0)
+    return (naive - before).replace(tzinfo=UTC)
 
 
 def occurrences(
@@ -119,13 +148,18 @@ def occurrences(
     rdates: list[datetime],
     window_start: datetime,
     window_end: datetime,
+    zone: tzinfo | None = None,
 ) -> list[tuple[datetime, datetime]]:
     """Occurrences of an appointment that overlap ``[window_start, window_end)``, in UTC.
 
     ``start``/``end`` are the first occurrence; every occurrence lasts ``end - start``. The
     series is DTSTART itself, the ``rrule`` strings (``FREQ=WEEKLY;COUNT=5``, an ``RRULE:``
-    prefix is accepted) and ``rdates``, less ``exdates`` (exact instants). A zero-length
-    occurrence overlaps when it lies inside the window. Sorted by start.
+    prefix is accepted) and ``rdates``, less ``exdates`` (exact instants). The rules run on
+    the wall clock of ``zone`` (UTC when None): each occurrence keeps DTSTART's local time and
+    weekday there. A local time that does not exist (the spring gap) is read with the offset
+    before the gap, one that occurs twice means the first time (RFC 5545 §3.3.5; the
+    reference is silent on what Exchange does). A zero-length occurrence overlaps when it lies
+    inside the window. Sorted by start.
 
     Raises:
         ValueError: naive datetimes, ``end < start``, or a malformed rule.
@@ -147,21 +181,37 @@ def occurrences(
     if not rrule and not rdates:
         return [(start, end)] if overlaps(start) else []
 
-    naive_start = _naive_utc(start)
+    where = zone or UTC
+
+    def local(value: datetime) -> datetime:
+        return value.astimezone(where).replace(tzinfo=None)
+
+    local_start = local(start)
     series = rruleset()
-    series.rdate(naive_start)  # RFC 5545: DTSTART is always the first instance
+    series.rdate(local_start)  # RFC 5545: DTSTART is always the first instance
     for text in rrule:
-        series.rrule(_parse_rule(text, naive_start))
+        series.rrule(_parse_rule(text, local_start, where))
     for value in rdates:
-        series.rdate(_naive_utc(_require_aware("rdate", value)))
-    for value in exdates:
-        series.exdate(_naive_utc(_require_aware("exdate", value)))
+        series.rdate(local(_require_aware("rdate", value)))
+    excluded = {_require_aware("exdate", value) for value in exdates}
+
+    # Wall-clock bounds with a margin wider than any UTC offset: instances outside them are
+    # skipped or end the walk without the (costly) conversion to UTC.
+    margin = timedelta(days=2)
+    first_wall = local(window_start) - duration - margin
+    last_wall = local(window_end) + margin
+    to_utc = (lambda naive: naive.replace(tzinfo=UTC)) if where is UTC else (
+        lambda naive: _wall_to_utc(naive, where))
 
     result: list[tuple[datetime, datetime]] = []
     for scanned, naive in enumerate(series):
-        occ_start = naive.replace(tzinfo=UTC)
-        if occ_start >= window_end or scanned >= MAX_SCANNED:
+        if scanned >= MAX_SCANNED or naive >= last_wall:
             break
+        if naive < first_wall:
+            continue
+        occ_start = to_utc(naive)
+        if occ_start in excluded:  # an EXDATE is an instant (the same UTC moment)
+            continue
         if overlaps(occ_start):
             result.append((occ_start, occ_start + duration))
             if len(result) >= MAX_OCCURRENCES:

@@ -37,6 +37,7 @@ from exchange_sim.mailboxes import Mailbox, demo_mailboxes, load_mailboxes
 __all__ = [
     "FOLDER_CLASSES",
     "FOLDER_NAMES",
+    "PRIVATE_NAMESPACE",
     "ROLES",
     "SUBMISSION_NAME",
     "AlreadyExists",
@@ -54,6 +55,7 @@ __all__ = [
 ]
 
 SUBMISSION_NAME = "##DavMailSubmissionURI##"
+PRIVATE_NAMESPACE = "urn:x-exchange-sim:"  # the simulator's own properties, never served
 FLAT_URL_SPACE = "-FlatUrlSpace-"
 
 # Roles of the well-known folders, as the `urn:schemas:httpmail:` property names that point to them.
@@ -435,7 +437,10 @@ class Store:
         return props
 
     def all_props(self, item: Item) -> dict[str, object]:
-        return {**item.props, **self.computed(item)}
+        """What PROPFIND and SEARCH may show: stored and computed properties, less the
+        simulator's private bookkeeping (`PRIVATE_NAMESPACE`, e.g. a master's exceptions)."""
+        shown = {k: v for k, v in item.props.items() if not k.startswith(PRIVATE_NAMESPACE)}
+        return {**shown, **self.computed(item)}
 
     # -- writing -----------------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import formataddr, getaddresses
 
+from exchange_sim.series import EXCEPTIONS
 from exchange_sim.store import Mailbox, Queued, Store
 
 __all__ = [
@@ -76,13 +77,14 @@ _RECIPIENT_FIELDS = ("to", "cc", "bcc")
 _BUSY_INT = {"FREE": 0, "TENTATIVE": 1, "BUSY": 2, "OOF": 3}
 
 # The calendar properties a meeting message carries over from its appointment (reference §3.1).
-CALENDAR_PROPS = tuple(
-    _CAL + name
-    for name in (
+# A series travels with its exceptions (reference §2.3: the iCalendar's RECURRENCE-ID overrides).
+CALENDAR_PROPS = (
+    *(_CAL + name for name in (
         "uid", "sequence", "dtstart", "dtend", "location", "rrule", "exdate", "rdate", "exrule",
         "alldayevent", "timezoneid", "timezone", "duration", "recurrenceid", "responserequested",
-    )
-)
+    )),
+    EXCEPTIONS,
+)  # fmt: skip
 
 
 class SendError(Exception):

@@ -25,6 +25,7 @@ from urllib.parse import quote, unquote_to_bytes, urljoin, urlsplit
 from exchange_sim import transport
 from exchange_sim.auth import access_status, write_status
 from exchange_sim.http import Request, Response
+from exchange_sim.series import EXCEPTIONS
 from exchange_sim.store import (
     ROLES,
     AlreadyExists,
@@ -73,6 +74,7 @@ READ_ONLY = frozenset({
     "http://schemas.microsoft.com/mapi/proptag/x10f3001f",
     "http://schemas.microsoft.com/mapi/proptag/x0e230003",
     *(_H + n for n in (*ROLES, "sendmsg", "msgfolderroot", "unreadcount")),
+    EXCEPTIONS,  # a master's exceptions come only with its iCalendar (PUT, meeting messages)
 })
 
 

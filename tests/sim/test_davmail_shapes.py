@@ -6,6 +6,8 @@ No DavMail here: the bodies and headers were copied from a loopback capture of i
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
 import requests
 
@@ -156,3 +158,215 @@ def test_davmail_default_user_agent_gets_the_html_freebusy_page(
     assert xml.headers["Content-Type"] == "text/xml"
     last = xml.text.rsplit("<a:fbdata>", 1)[1].split("</a:fbdata>")[0]  # DavMail takes the last
     assert last == "0" * 96
+
+
+# Captured 2026-11-30 from DavMail 6.0.1 (WebDav mode) against this simulator: the `caldav`
+# library PUT a weekly 09:00 Europe/Berlin series with a moved (30 Mar, 14:00) and a cancelled
+# (6 Apr) occurrence; DavMail renamed the zone to "W. Europe Standard Time" and PUT this body.
+DAVMAIL_SERIES_PUT = (
+    b'Content-Transfer-Encoding: 7bit\r\n'
+    b'Content-class: urn:content-classes:appointment\r\n'
+    b'Date: Mon, 30 Nov 2026 01:33:10 +0000\r\n'
+    b'To: alice@example.com\r\n'
+    b'From: alice@example.com\r\n'
+    b'MIME-Version: 1.0\r\n'
+    b'Content-Type: multipart/alternative;\r\n'
+    b'\tboundary="----=_NextPart_e2488995-ac11-4522-a244-bef0b7c4fd2e"\r\n'
+    b'\r\n'
+    b'This is a multi-part message in MIME format.\r\n'
+    b'\r\n'
+    b'------=_NextPart_e2488995-ac11-4522-a244-bef0b7c4fd2e\r\n'
+    b'Content-class: urn:content-classes:appointment\r\n'
+    b'Content-Type: text/calendar;\r\n'
+    b'\tmethod=PUBLISH;\r\n'
+    b'\tcharset="utf-8"\r\n'
+    b'Content-Transfer-Encoding: 8bit\r\n'
+    b'\r\n'
+    b'BEGIN:VCALENDAR\r\n'
+    b'VERSION:2.0\r\n'
+    b'PRODID:-//check//EN\r\n'
+    b'METHOD:PUBLISH\r\n'
+    b'BEGIN:VTIMEZONE\r\n'
+    b'TZID:W. Europe Standard Time\r\n'
+    b'BEGIN:STANDARD\r\n'
+    b'DTSTART:19701025T030000\r\n'
+    b'RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10\r\n'
+    b'TZOFFSETFROM:+0200\r\n'
+    b'TZOFFSETTO:+0100\r\n'
+    b'END:STANDARD\r\n'
+    b'BEGIN:DAYLIGHT\r\n'
+    b'DTSTART:19700329T020000\r\n'
+    b'RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3\r\n'
+    b'TZOFFSETFROM:+0100\r\n'
+    b'TZOFFSETTO:+0200\r\n'
+    b'END:DAYLIGHT\r\n'
+    b'END:VTIMEZONE\r\n'
+    b'BEGIN:VEVENT\r\n'
+    b'SUMMARY:Series\r\n'
+    b'DTSTART;TZID=W. Europe Standard Time:20260316T090000\r\n'
+    b'DTEND;TZID=W. Europe Standard Time:20260316T100000\r\n'
+    b'DTSTAMP:20260101T000000Z\r\n'
+    b'UID:davmail-real-series\r\n'
+    b'RRULE:FREQ=WEEKLY;COUNT=5\r\n'
+    b'ORGANIZER:MAILTO:alice@example.com\r\n'
+    b'X-MICROSOFT-CDO-ALLDAYEVENT:FALSE\r\n'
+    b'END:VEVENT\r\n'
+    b'BEGIN:VEVENT\r\n'
+    b'SUMMARY:Moved\r\n'
+    b'DTSTART;TZID=W. Europe Standard Time:20260330T140000\r\n'
+    b'DTEND;TZID=W. Europe Standard Time:20260330T150000\r\n'
+    b'DTSTAMP:20260101T000000Z\r\n'
+    b'UID:davmail-real-series\r\n'
+    b'RECURRENCE-ID;TZID=W. Europe Standard Time:20260330T090000\r\n'
+    b'ORGANIZER:MAILTO:alice@example.com\r\n'
+    b'X-MICROSOFT-CDO-ALLDAYEVENT:FALSE\r\n'
+    b'END:VEVENT\r\n'
+    b'BEGIN:VEVENT\r\n'
+    b'SUMMARY:Series\r\n'
+    b'DTSTART;TZID=W. Europe Standard Time:20260406T090000\r\n'
+    b'DTEND;TZID=W. Europe Standard Time:20260406T100000\r\n'
+    b'DTSTAMP:20260101T000000Z\r\n'
+    b'UID:davmail-real-series\r\n'
+    b'RECURRENCE-ID;TZID=W. Europe Standard Time:20260406T090000\r\n'
+    b'STATUS:CANCELLED\r\n'
+    b'ORGANIZER:MAILTO:alice@example.com\r\n'
+    b'X-MICROSOFT-CDO-ALLDAYEVENT:FALSE\r\n'
+    b'END:VEVENT\r\n'
+    b'END:VCALENDAR\r\n'
+    b'\r\n'
+    b'------=_NextPart_e2488995-ac11-4522-a244-bef0b7c4fd2e--\r\n'
+)
+
+
+def test_series_with_exceptions_as_davmail_puts_it(
+        sim: RunningSimulator, alice: requests.Session) -> None:
+    url = f"{sim.base_url}/exchange/alice/Calendar/davmail-real-series.ics"
+    put = _davmail(alice, "PUT", url, DAVMAIL_SERIES_PUT, Translate="f", Overwrite="f",
+                   If_None_Match="*", Content_Type="message/rfc822")
+    assert put.status_code == 201 and put.headers["GetETag"]
+    # Read back (step 2c #37): the exceptions inside the master's iCalendar, byte for byte.
+    assert _davmail(alice, "GET", url, Translate="f").content == DAVMAIL_SERIES_PUT
+    # Free/busy: 09:00 local before and after the change to summer time, the moved occurrence
+    # at 14:00 local, nothing on 6 April (30-minute slots from 15 March 00:00Z).
+    query = ("/public/?cmd=freebusy&start=2026-03-15T00:00:00Z&end=2026-04-20T00:00:00Z"
+             "&interval=30&u=SMTP:alice@example.com")
+    xml = alice.get(sim.base_url + query, headers={"User-Agent": MSIE})
+    digits = xml.text.rsplit("<a:fbdata>", 1)[1].split("</a:fbdata>")[0]
+    start = datetime(2026, 3, 15)
+    busy = [f"{start + i * timedelta(minutes=30):%m-%d %H:%M}"
+            for i, digit in enumerate(digits) if digit == "2"]
+    assert busy == ["03-16 08:00", "03-16 08:30", "03-23 08:00", "03-23 08:30",
+                    "03-30 12:00", "03-30 12:30", "04-13 07:00", "04-13 07:30"]
+
+
+# Captured in the same run: the `caldav` client POSTed that series as an iTIP REQUEST (with the
+# room and bob as attendees) to DavMail's scheduling outbox; DavMail PUT this into Drafts and
+# MOVEd it to the submission URI (observed traffic step 2b).
+DAVMAIL_SERIES_INVITATION = (
+    b'Content-Transfer-Encoding: 7bit\r\n'
+    b'Content-class: urn:content-classes:calendarmessage\r\n'
+    b'Date: Mon, 30 Nov 2026 01:34:12 +0000\r\n'
+    b'To: room-101@example.com, bob@example.com\r\n'
+    b'MIME-Version: 1.0\r\n'
+    b'Content-Type: multipart/alternative;\r\n'
+    b'\tboundary="----=_NextPart_dbfd9411-901d-4522-b6c4-370bc4a8348a"\r\n'
+    b'\r\n'
+    b'This is a multi-part message in MIME format.\r\n'
+    b'\r\n'
+    b'------=_NextPart_dbfd9411-901d-4522-b6c4-370bc4a8348a\r\n'
+    b'Content-class: urn:content-classes:calendarmessage\r\n'
+    b'Content-Type: text/calendar;\r\n'
+    b'\tmethod=REQUEST;\r\n'
+    b'\tcharset="utf-8"\r\n'
+    b'Content-Transfer-Encoding: 8bit\r\n'
+    b'\r\n'
+    b'BEGIN:VCALENDAR\r\n'
+    b'VERSION:2.0\r\n'
+    b'PRODID:-//check//EN\r\n'
+    b'METHOD:REQUEST\r\n'
+    b'BEGIN:VTIMEZONE\r\n'
+    b'TZID:W. Europe Standard Time\r\n'
+    b'BEGIN:STANDARD\r\n'
+    b'DTSTART:19701025T030000\r\n'
+    b'TZOFFSETFROM:+0200\r\n'
+    b'TZOFFSETTO:+0100\r\n'
+    b'RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r\n'
+    b'END:STANDARD\r\n'
+    b'BEGIN:DAYLIGHT\r\n'
+    b'DTSTART:19700329T020000\r\n'
+    b'TZOFFSETFROM:+0100\r\n'
+    b'TZOFFSETTO:+0200\r\n'
+    b'RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\r\n'
+    b'END:DAYLIGHT\r\n'
+    b'END:VTIMEZONE\r\n'
+    b'BEGIN:VEVENT\r\n'
+    b'UID:davmail-real-series-itip\r\n'
+    b'DTSTAMP:20260101T000000Z\r\n'
+    b'SUMMARY:Series\r\n'
+    b'DTSTART;TZID=W. Europe Standard Time:20260316T090000\r\n'
+    b'DTEND;TZID=W. Europe Standard Time:20260316T100000\r\n'
+    b'RRULE:FREQ=WEEKLY;COUNT=5\r\n'
+    b'ORGANIZER;CN="Alice":mailto:alice@example.com\r\n'
+    b'ATTENDEE;CUTYPE=ROOM;ROLE=NON-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mai\r\n'
+    b' lto:room-101@example.com\r\n'
+    b'ATTENDEE;ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:bob@exam\r\n'
+    b' ple.com\r\n'
+    b'X-MICROSOFT-CDO-ALLDAYEVENT:FALSE\r\n'
+    b'END:VEVENT\r\n'
+    b'BEGIN:VEVENT\r\n'
+    b'UID:davmail-real-series-itip\r\n'
+    b'DTSTAMP:20260101T000000Z\r\n'
+    b'SUMMARY:Moved\r\n'
+    b'RECURRENCE-ID;TZID=W. Europe Standard Time:20260330T090000\r\n'
+    b'DTSTART;TZID=W. Europe Standard Time:20260330T140000\r\n'
+    b'DTEND;TZID=W. Europe Standard Time:20260330T150000\r\n'
+    b'ORGANIZER;CN="Alice":mailto:alice@example.com\r\n'
+    b'ATTENDEE;CUTYPE=ROOM;ROLE=NON-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mai\r\n'
+    b' lto:room-101@example.com\r\n'
+    b'ATTENDEE;ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:bob@exam\r\n'
+    b' ple.com\r\n'
+    b'X-MICROSOFT-CDO-ALLDAYEVENT:FALSE\r\n'
+    b'END:VEVENT\r\n'
+    b'BEGIN:VEVENT\r\n'
+    b'UID:davmail-real-series-itip\r\n'
+    b'DTSTAMP:20260101T000000Z\r\n'
+    b'SUMMARY:Series\r\n'
+    b'STATUS:CANCELLED\r\n'
+    b'RECURRENCE-ID;TZID=W. Europe Standard Time:20260406T090000\r\n'
+    b'DTSTART;TZID=W. Europe Standard Time:20260406T090000\r\n'
+    b'DTEND;TZID=W. Europe Standard Time:20260406T100000\r\n'
+    b'ORGANIZER;CN="Alice":mailto:alice@example.com\r\n'
+    b'ATTENDEE;CUTYPE=ROOM;ROLE=NON-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mai\r\n'
+    b' lto:room-101@example.com\r\n'
+    b'ATTENDEE;ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:bob@exam\r\n'
+    b' ple.com\r\n'
+    b'X-MICROSOFT-CDO-ALLDAYEVENT:FALSE\r\n'
+    b'END:VEVENT\r\n'
+    b'END:VCALENDAR\r\n'
+    b'\r\n'
+    b'------=_NextPart_dbfd9411-901d-4522-b6c4-370bc4a8348a--\r\n'
+)
+
+
+def test_series_invitation_as_davmail_sends_it_books_the_room_with_its_exceptions(
+        sim: RunningSimulator, alice: requests.Session) -> None:
+    base = sim.base_url
+    draft = f"{base}/exchange/alice/Drafts/8e0c5a2e.EML"
+    flags = (f'<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:p="{PROPTAG}">'
+             "<D:set><D:prop><p:x0e070003>9</p:x0e070003><p:x59020003>1441792</p:x59020003>"
+             "<p:x59090003>2</p:x59090003></D:prop></D:set></D:propertyupdate>").encode()
+    assert _davmail(alice, "PROPPATCH", draft, flags, Translate="f",
+                    Content_Type="text/xml; charset=UTF-8").status_code == 207
+    assert _davmail(alice, "PUT", draft, DAVMAIL_SERIES_INVITATION, Translate="f",
+                    Content_Type="message/rfc822").status_code in (200, 201)
+    moved = _davmail(alice, "MOVE", draft, Translate="f", Overwrite="F",
+                     Destination="/exchange/alice/%23%23DavMailSubmissionURI%23%23")
+    assert moved.status_code in (200, 201)
+    query = ("/public/?cmd=freebusy&start=2026-03-15T00:00:00Z&end=2026-04-20T00:00:00Z"
+             "&interval=60&u=SMTP:room-101@example.com")
+    xml = alice.get(base + query, headers={"User-Agent": MSIE})
+    digits = xml.text.rsplit("<a:fbdata>", 1)[1].split("</a:fbdata>")[0]
+    start = datetime(2026, 3, 15)
+    busy = [f"{start + i * timedelta(hours=1):%m-%d %H:%M}"
+            for i, digit in enumerate(digits) if digit == "2"]
+    assert busy == ["03-16 08:00", "03-23 08:00", "03-30 12:00", "04-13 07:00"]
