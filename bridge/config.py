@@ -109,6 +109,10 @@ class Config:
     state_dir: Path
     source: str = "defaults"
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    # -- the company directory (bridge/gal_refresh.py) --
+    gal_refresh: float = 6 * 3600.0  # seconds between GAL refreshes; 0 = never
+    gal_rooms: tuple[str, ...] = ()  # addresses the GAL shows as rooms (galfind cannot tell)
+    gal_page_limit: int = 100  # a galfind answer this long may be cut: ask narrower prefixes
 
     @property
     def embedded(self) -> bool:
@@ -246,9 +250,30 @@ def load_config(
         state_dir=chosen_state,
         source=source,
     )
+    config = _with_gal(config, reader)
     if resolve_secrets:
         config.resolve_secrets()
     return config
+
+
+def _with_gal(config: Config, reader: _Reader) -> Config:
+    """The `[gal]` keys (company directory); the embedded demo's rooms are rooms."""
+    from dataclasses import replace
+
+    rooms = reader.get("gal.rooms", None)
+    if rooms is None:
+        rooms = ["room-101@example.com", "room-102@example.com"] if config.embedded else []
+    if not isinstance(rooms, list) or not all(isinstance(r, str) and "@" in r for r in rooms):
+        raise ConfigError("gal.rooms", "must be a list of e-mail addresses")
+    page_limit = int(reader.number("gal.page_limit", 100))
+    if page_limit < 1:
+        raise ConfigError("gal.page_limit", "must be at least 1")
+    return replace(
+        config,
+        gal_refresh=reader.number("gal.refresh", 6 * 3600.0),
+        gal_rooms=tuple(r.strip().lower() for r in rooms),
+        gal_page_limit=page_limit,
+    )
 
 
 def _warn_if_readable(path: Path, secrets: int) -> None:

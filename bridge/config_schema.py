@@ -19,7 +19,7 @@ def _secret_keys(*names: str) -> frozenset[str]:
 
 # Every key calbridge reads; anything else is a mistake named in a ConfigError.
 SCHEMA: dict[str, frozenset[str]] = {
-    "": frozenset({"state_dir", "exchange", "sync", "caldav", "simulator", "user"}),
+    "": frozenset({"state_dir", "exchange", "sync", "caldav", "simulator", "user", "gal"}),
     "exchange": frozenset({"url", "auth", "verify", "insecure", "timeout", "service_account"}),
     "exchange.service_account": frozenset({"username"}) | _secret_keys("password"),
     "sync": frozenset(
@@ -28,6 +28,8 @@ SCHEMA: dict[str, frozenset[str]] = {
     ),
     "caldav": frozenset({"host", "port", "default_calendar"}),
     "simulator": frozenset({"host", "port", "language"}),
+    # -- the company directory (bridge/gal_refresh.py) --
+    "gal": frozenset({"refresh", "rooms", "page_limit"}),
     "user": frozenset({"name", "mailbox", "email", "exchange_username", "delegates"})
     | _secret_keys("caldav_password", "exchange_password"),
 }
@@ -36,7 +38,7 @@ SCHEMA: dict[str, frozenset[str]] = {
 def find_unknown_key(data: dict[str, Any]) -> tuple[str, str] | None:
     """The first key (dotted name, message) calbridge would silently ignore, or None."""
     problem = _unknown_in(data, "")
-    for section in ("exchange", "sync", "caldav", "simulator", "exchange.service_account"):
+    for section in ("exchange", "sync", "caldav", "simulator", "exchange.service_account", "gal"):
         if problem is not None:
             return problem
         node: Any = data

@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import logging
 import threading
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -26,7 +27,7 @@ from radicale.app import Application
 from bridge import zone_registry
 from bridge.screen import DOOR, Limits, Refusal, decode_body, screen
 
-__all__ = ["FrontDoor", "install"]
+__all__ = ["FrontDoor", "add_layer", "install"]
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +105,21 @@ class _GatedApplication(FrontDoor):
     """What `radicale.server.serve` builds in place of `radicale.Application`."""
 
     def __init__(self, configuration: Any) -> None:
-        super().__init__(Application(configuration))
+        app: WsgiApp = Application(configuration)
+        wrap = _layers.get(configuration)
+        super().__init__(wrap(app, configuration) if wrap is not None else app)
+
+
+# calbridge's own CalDAV features (the scheduling outbox) as a layer between the door and
+# Radicale, per Radicale configuration: each service in a process gets its own.
+Layer = Callable[[WsgiApp, Any], WsgiApp]
+_layers: weakref.WeakKeyDictionary[Any, Layer] = weakref.WeakKeyDictionary()
+
+
+def add_layer(configuration: Any, wrap: Layer) -> None:
+    """Serve Radicale for `configuration` as `wrap(radicale_app, configuration)`, behind the
+    door (bodies are screened first). Call before the server starts."""
+    _layers[configuration] = wrap
 
 
 class _OneLineBadInput(logging.Filter):

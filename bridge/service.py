@@ -33,6 +33,7 @@ import radicale_plugin
 from bridge import gate, instance, logfilters, statedir
 from bridge.calendars import CalendarStore
 from bridge.config import Config
+from bridge.directory import Directory
 from bridge.engine import Engine
 from bridge.state import State, StateDamaged
 
@@ -75,7 +76,7 @@ def radicale_configuration(config: Config, *, with_server: bool = True) -> Any:
             "htpasswd_filename": str(config.state_dir / "htpasswd"),
             "htpasswd_encryption": "autodetect",
         },
-        "rights": {"type": "owner_only"},
+        "rights": {"type": "bridge.rights"},  # owner-only + the read-only GAL (bridge/rights.py)
         "storage": {
             "type": "radicale_plugin",
             "filesystem_folder": str(config.state_dir / "collections"),
@@ -112,6 +113,7 @@ class Service:
         self.sim_url: str | None = None
         self.simulator: Any = None  # exchange_sim.server.RunningSimulator when embedded
         self.damage: StateDamaged | None = None  # set once the state file is found damaged
+        self.directory: Directory | None = None  # GAL address book + scheduling outbox
 
     @property
     def caldav_url(self) -> str:
@@ -148,10 +150,12 @@ class Service:
             self._stack.callback(state.close)
             self.engine = Engine(config, state, calendars)
             self._stack.callback(self.engine.close)
+        self._start_directory(configuration)
         self._start_radicale(configuration)
         if self.autosync and self.engine is not None:
             self._start_scheduler()
             radicale_plugin.set_wakeup(self.wake)
+            self._schedule_gal_refresh()
         instance.write(
             config.state_dir, instance.Instance(os.getpid(), self.caldav_url, self.sim_url)
         )
@@ -283,6 +287,27 @@ class Service:
             # Tests ask for a free port; the engine must talk to the one actually bound.
             port = int(running.base_url.rsplit(":", 1)[1].strip("/"))
             self.config = replace(self.config, sim_port=port)
+
+    def _start_directory(self, configuration: Any) -> None:
+        """The GAL address book and the scheduling outbox (bridge/directory.py)."""
+        directory = Directory(self.config, radicale_configuration(self.config, with_server=False))
+        self._stack.callback(directory.close)
+        gate.add_layer(configuration, directory.outbox_layer)
+        self.directory = directory
+
+    def _schedule_gal_refresh(self) -> None:
+        """The GAL refresh: its own job on the service's scheduler, first run soon after start."""
+        if self._scheduler is None or self.directory is None or self.config.gal_refresh <= 0:
+            return
+        self._scheduler.add_job(
+            self.directory.refresh,
+            "interval",
+            seconds=max(60.0, self.config.gal_refresh),
+            id="gal",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now().astimezone() + timedelta(seconds=5),
+        )
 
     def _start_radicale(self, configuration: Any) -> None:
         # Another server on the port would answer the readiness probe below in Radicale's place.

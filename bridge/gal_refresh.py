@@ -1,0 +1,137 @@
+"""The company directory refresh: Exchange's GAL read by galfind sweeps, written into Radicale.
+
+Rules kept here:
+- The address book is one shared, read-only collection, `GAL_COLLECTION` (``/gal/addressbook/``):
+  every user reads the same cards (bridge/rights.py), nobody writes it over HTTP; only this
+  refresh writes it, in-process, inside ``radicale_plugin.bridge_write()`` so the journal marks
+  the writes as the bridge's own and they never look like user changes.
+- A refresh changes what changed: cards whose text is the same keep their file (and ETag, so
+  clients' sync-collection reports stay small); entries gone from the GAL are deleted. All of
+  it under one storage write lock.
+- A sweep that fails part-way (Exchange unreachable, an answer galfind cannot read) writes
+  nothing: a half-read GAL would delete every entry it missed. The last good address book stays.
+- Cost: one GET per prefix; `ALPHABET` (39) first-level prefixes, plus 39 for every prefix whose
+  answer reaches the page limit.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+import vobject
+from radicale import config as radicale_config
+from radicale import item as radicale_item
+from radicale import storage as radicale_storage
+
+import radicale_plugin
+from bridge import gal
+from bridge.exchange import owa
+from bridge.exchange.http import ExchangeSession
+
+__all__ = ["GAL_COLLECTION", "GAL_OWNER", "Sweep", "StoreReport", "store_gal", "sweep_gal"]
+
+logger = logging.getLogger(__name__)
+
+GAL_OWNER = "gal"
+GAL_COLLECTION = "gal/addressbook"
+DISPLAY_NAME = "Company directory"
+
+
+@dataclass
+class Sweep:
+    contacts: dict[str, gal.Contact] = field(default_factory=dict)  # by address
+    requests: int = 0
+    incomplete: list[str] = field(default_factory=list)  # prefixes still at the limit
+    seconds: float = 0.0
+
+
+def sweep_gal(
+    session: ExchangeSession,
+    alias: str,
+    *,
+    rooms: Iterable[str] = (),
+    page_limit: int = 100,
+    max_length: int = 8,
+) -> Sweep:
+    """Every GAL entry, by ``GET /exchange/<alias>/?Cmd=galfind&AN=<prefix>`` sweeps.
+
+    Raises the `bridge.exchange.errors` class of the first failed request (nothing partial).
+    """
+    began = time.monotonic()
+    room_list = list(rooms)
+    result = Sweep()
+    base = session.url(f"/exchange/{quote(alias, safe='')}/")
+    pending = list(gal.ALPHABET)
+    while pending:
+        prefix = pending.pop(0)
+        response = session.request("GET", owa.command_url(base, "galfind", [("AN", prefix)]))
+        result.requests += 1
+        entries = owa.parse_galfind(response.content)
+        for entry in entries:
+            contact = gal.contact_from_entry(entry, room_list)
+            if contact is not None:
+                result.contacts.setdefault(contact.email, contact)
+        deeper = gal.next_prefixes(prefix, len(entries), page_limit, max_length)
+        if not deeper and len(entries) >= page_limit:
+            result.incomplete.append(prefix)
+        pending.extend(deeper)
+    result.seconds = time.monotonic() - began
+    if result.incomplete:
+        logger.warning(
+            "GAL: %d prefixes still answered %d entries at %d characters; entries past the "
+            "server's limit under them are missing: %s",
+            len(result.incomplete), page_limit, max_length, ", ".join(result.incomplete[:5]),
+        )
+    return result
+
+
+@dataclass(frozen=True)
+class StoreReport:
+    written: int
+    deleted: int
+    unchanged: int
+
+
+def store_gal(
+    configuration: radicale_config.Configuration, contacts: Iterable[gal.Contact]
+) -> StoreReport:
+    """Make `GAL_COLLECTION` hold exactly `contacts` (one vCard each), as the bridge's write."""
+    storage = radicale_storage.load(configuration)
+    wanted = {gal.href_for(c.email): gal.build_vcard(c) for c in contacts}
+    written = deleted = unchanged = 0
+    with storage.acquire_lock("w", GAL_OWNER), radicale_plugin.bridge_write(), \
+            radicale_plugin.bulk_upload():
+        found = list(storage.discover(f"/{GAL_COLLECTION}/", depth="0"))
+        if not found:
+            storage.create_collection(
+                f"/{GAL_COLLECTION}/",
+                props={"tag": "VADDRESSBOOK", "D:displayname": DISPLAY_NAME},
+            )
+            found = list(storage.discover(f"/{GAL_COLLECTION}/", depth="0"))
+        collection = found[0]
+        assert isinstance(collection, radicale_storage.BaseCollection)
+        existing = {i.href: i.serialize() for i in collection.get_all() if i.href is not None}
+        for href, text in wanted.items():
+            if _same(existing.get(href), text):
+                unchanged += 1
+                continue
+            item = radicale_item.Item(
+                collection_path=collection.path, vobject_item=vobject.readOne(text)
+            )
+            item.prepare()
+            collection.upload(href, item)
+            written += 1
+        for href in existing.keys() - wanted.keys():
+            collection.delete(href)
+            deleted += 1
+    return StoreReport(written, deleted, unchanged)
+
+
+def _same(old: str | None, new: str) -> bool:
+    if old is None:
+        return False
+    return old.replace("\r\n", "\n").strip() == new.replace("\r\n", "\n").strip()
