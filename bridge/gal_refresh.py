@@ -32,7 +32,7 @@ from bridge import gal
 from bridge.exchange import owa
 from bridge.exchange.http import ExchangeSession
 
-__all__ = ["GAL_COLLECTION", "GAL_OWNER", "Sweep", "StoreReport", "store_gal", "sweep_gal"]
+__all__ = ["GAL_COLLECTION", "GAL_OWNER", "StoreReport", "Sweep", "store_gal", "sweep_gal"]
 
 logger = logging.getLogger(__name__)
 

@@ -23,6 +23,8 @@ class Mailbox:
     auto_tentative: bool = False  # Outlook places a tentative copy of each request on arrival
     access: tuple[str, ...] = ()  # aliases this account may open besides its own; "*" = all
     language: str = "en"
+    phone: str = ""  # galfind PH (davmail-client §1.4), shown only when set
+    office: str = ""  # galfind OFFICE (davmail-client §1.4: criteria OF, attribute OFFICE)
 
     def may_open(self, alias: str) -> bool:
         return alias.lower() == self.alias.lower() or "*" in self.access or (
@@ -79,6 +81,8 @@ def load_mailboxes(path: str | Path) -> list[Mailbox]:
                     auto_tentative=bool(entry.get("auto_tentative", False)),
                     access=tuple(str(a).lower() for a in entry.get("access", ())),
                     language=str(entry.get("language", "en")),
+                    phone=str(entry.get("phone", "")),
+                    office=str(entry.get("office", "")),
                 )
             )
         except (KeyError, TypeError, ValueError) as error:

@@ -162,7 +162,9 @@ def _galfind(request: Request, store: Store, fields: Fields) -> Response:
     """GAL prefix search on AN/DN/EM/FN/LN, case-insensitive, all criteria must hold.
 
     No criteria → an empty answer (chosen). FN/LN: first word / rest of a person's display name,
-    empty for rooms and service accounts (chosen).
+    empty for rooms and service accounts (chosen). PH and OFFICE (davmail-client §1.4's
+    attribute names) only when the mailbox has them. No cap on the number of items (the
+    reference gives none).
     """
     criteria = {k: v.lower() for k in ("an", "dn", "em", "fn", "ln") if (v := request.arg(k))}
     items = []
@@ -175,7 +177,11 @@ def _galfind(request: Request, store: Store, fields: Fields) -> Response:
         if criteria and all(values[k].lower().startswith(v) for k, v in criteria.items()):
             items.append("<a:item>" + "".join(
                 f"<a:{k.upper()}>{escape(values[k])}</a:{k.upper()}>"
-                for k in ("dn", "fn", "ln", "an", "em")) + "</a:item>")
+                for k in ("dn", "fn", "ln", "an", "em"))
+                + "".join(f"<a:{tag}>{escape(value)}</a:{tag}>"
+                          for tag, value in (("PH", mailbox.phone), ("OFFICE", mailbox.office))
+                          if value)
+                + "</a:item>")
     body = '<?xml version="1.0"?><a:response xmlns:a="WM">' + "".join(items) + "</a:response>"
     return Response(200, body.encode("utf-8"), [("Content-Type", "text/xml")])
 
