@@ -17,7 +17,6 @@ from __future__ import annotations
 import io
 import logging
 import threading
-import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -27,7 +26,7 @@ from radicale.app import Application
 from bridge import zone_registry
 from bridge.screen import DOOR, Limits, Refusal, decode_body, screen
 
-__all__ = ["FrontDoor", "add_layer", "install"]
+__all__ = ["FrontDoor", "add_layer", "install", "remove_layer"]
 
 logger = logging.getLogger(__name__)
 
@@ -106,20 +105,29 @@ class _GatedApplication(FrontDoor):
 
     def __init__(self, configuration: Any) -> None:
         app: WsgiApp = Application(configuration)
-        wrap = _layers.get(configuration)
+        wrap = _layers.get(_layer_key(configuration))
         super().__init__(wrap(app, configuration) if wrap is not None else app)
 
 
 # calbridge's own CalDAV features (the scheduling outbox) as a layer between the door and
-# Radicale, per Radicale configuration: each service in a process gets its own.
+# Radicale, one per storage folder: each service in a process gets its own. (Keyed by the
+# folder, not the object: `radicale.server.serve` works on a copy of the configuration.)
 Layer = Callable[[WsgiApp, Any], WsgiApp]
-_layers: weakref.WeakKeyDictionary[Any, Layer] = weakref.WeakKeyDictionary()
+_layers: dict[str, Layer] = {}
+
+
+def _layer_key(configuration: Any) -> str:
+    return str(configuration.get("storage", "filesystem_folder"))
 
 
 def add_layer(configuration: Any, wrap: Layer) -> None:
     """Serve Radicale for `configuration` as `wrap(radicale_app, configuration)`, behind the
     door (bodies are screened first). Call before the server starts."""
-    _layers[configuration] = wrap
+    _layers[_layer_key(configuration)] = wrap
+
+
+def remove_layer(configuration: Any) -> None:
+    _layers.pop(_layer_key(configuration), None)
 
 
 class _OneLineBadInput(logging.Filter):

@@ -182,6 +182,8 @@ class OutboxLayer:
         environ["wsgi.input"] = io.BytesIO(body)
         if b"schedule-outbox-URL" not in body and b"calendar-user-address-set" not in body:
             return self.app(environ, start_response)
+        # Radicale gzips for clients that accept it; this answer is read and rewritten here.
+        environ.pop("HTTP_ACCEPT_ENCODING", None)
         captured: dict[str, Any] = {}
 
         def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:

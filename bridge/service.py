@@ -293,6 +293,7 @@ class Service:
         directory = Directory(self.config, radicale_configuration(self.config, with_server=False))
         self._stack.callback(directory.close)
         gate.add_layer(configuration, directory.outbox_layer)
+        self._stack.callback(gate.remove_layer, configuration)
         self.directory = directory
 
     def _schedule_gal_refresh(self) -> None:
