@@ -8,6 +8,8 @@ Rules kept here:
 - A refresh changes what changed: cards whose text is the same keep their file (and ETag, so
   clients' sync-collection reports stay small); entries gone from the GAL are deleted. All of
   it under one storage write lock.
+- An answer is cleaned of XML-illegal control characters before it is read (`xml_legal`): one
+  bad display name must not hide every entry that shares its prefix.
 - A sweep that fails part-way (Exchange unreachable, an answer galfind cannot read) writes
   nothing: a half-read GAL would delete every entry it missed. The last good address book stays.
 - Cost: one GET per prefix; `ALPHABET` (39) first-level prefixes, plus 39 for every prefix whose
@@ -17,6 +19,7 @@ Rules kept here:
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -70,7 +73,7 @@ def sweep_gal(
         prefix = pending.pop(0)
         response = session.request("GET", owa.command_url(base, "galfind", [("AN", prefix)]))
         result.requests += 1
-        entries = owa.parse_galfind(response.content)
+        entries = owa.parse_galfind(xml_legal(response.content))
         for entry in entries:
             contact = gal.contact_from_entry(entry, room_list)
             if contact is not None:
@@ -87,6 +90,23 @@ def sweep_gal(
             len(result.incomplete), page_limit, max_length, ", ".join(result.incomplete[:5]),
         )
     return result
+
+
+# Characters XML 1.0 forbids (C0 controls but TAB, LF, CR), raw or as character references.
+# In UTF-8 these bytes are never part of a longer character, so bytes can be cleaned.
+_ILLEGAL_RAW = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_ILLEGAL_REF = re.compile(rb"&#(?:0*(?:[0-8]|1[124-9]|2[0-9]|3[01])|x0*(?:[0-8bcef]|1[0-9a-f]));",
+                          re.IGNORECASE)
+
+
+def xml_legal(body: bytes) -> bytes:
+    """A galfind answer with XML-illegal control characters turned into spaces.
+
+    A display name holding such a character (the directory's data, not ours) would otherwise
+    make the whole answer unreadable and block every other entry under its prefix; the card
+    then shows a space there (`gal.clean` drops the rest).
+    """
+    return _ILLEGAL_REF.sub(b" ", _ILLEGAL_RAW.sub(b" ", body))
 
 
 @dataclass(frozen=True)
