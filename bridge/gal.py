@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-import vobject
+import vobject  # type: ignore[import-untyped]
 
 from bridge.exchange.owa import GalEntry
 

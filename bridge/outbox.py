@@ -123,6 +123,8 @@ def parse_query(body: bytes) -> Query:
     try:
         start = _utc(query.decoded("DTSTART", None), "DTSTART")
         end = _utc(query.decoded("DTEND", None), "DTEND")
+    except QueryError:
+        raise
     except (ValueError, TypeError, KeyError):
         raise QueryError(400, "DTSTART/DTEND are not date-times") from None
     if end <= start:
@@ -183,7 +185,8 @@ def build_response(
         if periods is not None:
             data = ET.SubElement(response, f"{{{_CALDAV}}}calendar-data")
             data.text = _reply(query, recipient, periods, now)
-    return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="utf-8")
+    document: bytes = ET.tostring(root, encoding="utf-8")
+    return b'<?xml version="1.0" encoding="utf-8"?>\n' + document
 
 
 def _status(
@@ -222,7 +225,8 @@ def _reply(
             continue
         reply.add("FREEBUSY", [(begin, end)], parameters={"FBTYPE": fbtype})
     calendar.add_component(reply)
-    return calendar.to_ical().decode("utf-8")
+    text: str = calendar.to_ical().decode("utf-8")
+    return text
 
 
 def _xml_text(value: str) -> str:

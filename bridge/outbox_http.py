@@ -167,8 +167,8 @@ class OutboxLayer:
             ).partition(":")
         except (binascii.Error, UnicodeDecodeError):
             return None
-        context = radicale_auth.AuthContext()
-        context.remote_addr = environ.get("REMOTE_ADDR")
+        context = radicale_auth.AuthContext()  # type: ignore[no-untyped-call]
+        context.remote_addr = str(environ.get("REMOTE_ADDR", ""))
         user, _info, _groups = self._auth.login(login, password, context)
         return user or None
 
@@ -258,7 +258,8 @@ def _advertise(answer: bytes, principal: str, email: str | None, prefix: str) ->
         if asked:
             moved = ET.SubElement(_prop(_propstat(response, "200")), _OUTBOX_PROP)
             ET.SubElement(moved, f"{{{_DAV}}}href").text = f"{prefix}/{principal}/{OUTBOX}/"
-    return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="utf-8")
+    document: bytes = ET.tostring(root, encoding="utf-8")
+    return b'<?xml version="1.0" encoding="utf-8"?>\n' + document
 
 
 def _propstat(response: ET.Element, code: str) -> ET.Element:
