@@ -265,6 +265,8 @@ def _with_gal(config: Config, reader: _Reader) -> Config:
         rooms = ["room-101@example.com", "room-102@example.com"] if config.embedded else []
     if not isinstance(rooms, list) or not all(isinstance(r, str) and "@" in r for r in rooms):
         raise ConfigError("gal.rooms", "must be a list of e-mail addresses")
+    if any(user.name == "gal" for user in config.users):
+        raise ConfigError("user", "the name 'gal' is the company directory's (/gal/addressbook/)")
     page_limit = int(reader.number("gal.page_limit", 100))
     if page_limit < 1:
         raise ConfigError("gal.page_limit", "must be at least 1")

@@ -6,8 +6,9 @@ Rules kept here:
   refresh writes it, in-process, inside ``radicale_plugin.bridge_write()`` so the journal marks
   the writes as the bridge's own and they never look like user changes.
 - A refresh changes what changed: cards whose text is the same keep their file (and ETag, so
-  clients' sync-collection reports stay small); entries gone from the GAL are deleted. All of
-  it under one storage write lock.
+  clients' sync-collection reports stay small); entries gone from the GAL are deleted. Writes
+  go in batches, each under its own storage write lock, so clients never wait for a whole
+  refresh.
 - An answer is cleaned of XML-illegal control characters before it is read (`xml_legal`): one
   bad display name must not hide every entry that shares its prefix.
 - A sweep that fails part-way (Exchange unreachable, an answer galfind cannot read) writes
@@ -42,6 +43,7 @@ logger = logging.getLogger(__name__)
 GAL_OWNER = "gal"
 GAL_COLLECTION = "gal/addressbook"
 DISPLAY_NAME = "Company directory"
+BATCH = 100  # cards written per exclusive storage lock (~1 s of Radicale uploads)
 
 
 @dataclass
@@ -114,41 +116,58 @@ class StoreReport:
     written: int
     deleted: int
     unchanged: int
+    longest_lock: float = 0.0  # seconds, the longest exclusive storage lock a batch held
 
 
 def store_gal(
-    configuration: radicale_config.Configuration, contacts: Iterable[gal.Contact]
+    configuration: radicale_config.Configuration,
+    contacts: Iterable[gal.Contact],
+    *,
+    batch: int = BATCH,
 ) -> StoreReport:
-    """Make `GAL_COLLECTION` hold exactly `contacts` (one vCard each), as the bridge's write."""
+    """Make `GAL_COLLECTION` hold exactly `contacts` (one vCard each), as the bridge's write.
+
+    The current cards are read under Radicale's shared lock; the changes are written `batch`
+    at a time, each batch under its own exclusive lock, so CalDAV clients wait at most one
+    batch (~1 s), not a whole first refresh of thousands of cards. That is safe because nobody
+    else writes this collection (bridge/rights.py).
+    """
     storage = radicale_storage.load(configuration)
     wanted = {gal.href_for(c.email): gal.build_vcard(c) for c in contacts}
-    written = deleted = unchanged = 0
-    with storage.acquire_lock("w", GAL_OWNER), radicale_plugin.bridge_write(), \
-            radicale_plugin.bulk_upload():
-        found = list(storage.discover(f"/{GAL_COLLECTION}/", depth="0"))
-        if not found:
+    with storage.acquire_lock("w", GAL_OWNER), radicale_plugin.bridge_write():
+        if not list(storage.discover(f"/{GAL_COLLECTION}/", depth="0")):
             storage.create_collection(
                 f"/{GAL_COLLECTION}/",
                 props={"tag": "VADDRESSBOOK", "D:displayname": DISPLAY_NAME},
             )
-            found = list(storage.discover(f"/{GAL_COLLECTION}/", depth="0"))
-        collection = found[0]
-        assert isinstance(collection, radicale_storage.BaseCollection)
-        existing = {i.href: i.serialize() for i in collection.get_all() if i.href is not None}
-        for href, text in wanted.items():
-            if _same(existing.get(href), text):
-                unchanged += 1
-                continue
-            item = radicale_item.Item(
-                collection_path=collection.path, vobject_item=vobject.readOne(text)
-            )
-            item.prepare()
-            collection.upload(href, item)
-            written += 1
-        for href in existing.keys() - wanted.keys():
-            collection.delete(href)
-            deleted += 1
-    return StoreReport(written, deleted, unchanged)
+    with storage.acquire_lock("r", GAL_OWNER):
+        existing = {
+            i.href: i.serialize() for i in _collection(storage).get_all() if i.href is not None
+        }
+    writes = [(href, text) for href, text in wanted.items() if not _same(existing.get(href), text)]
+    deletions = sorted(existing.keys() - wanted.keys())
+    longest = 0.0
+    for start in range(0, max(len(writes), len(deletions)), batch):
+        with storage.acquire_lock("w", GAL_OWNER), radicale_plugin.bridge_write(), \
+                radicale_plugin.bulk_upload():
+            locked = time.monotonic()
+            collection = _collection(storage)
+            for href, text in writes[start:start + batch]:
+                item = radicale_item.Item(
+                    collection_path=collection.path, vobject_item=vobject.readOne(text)
+                )
+                item.prepare()
+                collection.upload(href, item)
+            for href in deletions[start:start + batch]:
+                collection.delete(href)
+            longest = max(longest, time.monotonic() - locked)
+    return StoreReport(len(writes), len(deletions), len(wanted) - len(writes), longest)
+
+
+def _collection(storage: radicale_storage.BaseStorage) -> radicale_storage.BaseCollection:
+    (collection,) = storage.discover(f"/{GAL_COLLECTION}/", depth="0")
+    assert isinstance(collection, radicale_storage.BaseCollection)
+    return collection
 
 
 def _same(old: str | None, new: str) -> bool:

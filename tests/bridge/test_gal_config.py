@@ -52,3 +52,9 @@ def test_mistakes_name_the_key(tmp_path: Path, text: str, key: str) -> None:
     with pytest.raises(ConfigError) as raised:
         _load(tmp_path, text)
     assert raised.value.key == key
+
+
+def test_no_user_may_be_called_gal(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as raised:
+        _load(tmp_path, '[[user]]\nname = "gal"\ncaldav_password = "pw"\n')
+    assert raised.value.key == "user"
