@@ -42,7 +42,8 @@ def _query(attendees: list[str], start: datetime, end: datetime) -> bytes:
 
 
 def main() -> None:
-    section("Free/busy through the outbox, 10 attendees", ".venv/bin/python -m bench.outbox_freebusy")
+    section("Free/busy through the outbox, 10 attendees",
+            ".venv/bin/python -m bench.outbox_freebusy")
     people = [Mailbox(a, f"{a}@example.com", a.title(), "demo") for a in EXTRA]
     attendees = [*(f"{a}@example.com" for a in ("alice", "bob", "carol", "dave", *EXTRA)),
                  "room-101@example.com", "room-102@example.com"]
