@@ -10,7 +10,9 @@ Rules kept here:
 - A principal's PROPFIND that asks for ``CALDAV:schedule-outbox-URL`` (RFC 6638 §2.1) gets it:
   Radicale's answer is read and that one property moved from its 404 propstat to a 200 one,
   nothing else changes. The principal's ``calendar-user-address-set`` also gets the user's
-  ``mailto:`` address, which clients use as the ORGANIZER of their queries.
+  ``mailto:`` address, which clients use as the ORGANIZER of their queries, and its
+  ``addressbook-home-set`` a second home, ``/gal/``, where clients that discover address books
+  find the company directory.
 - The storage plugin is not involved: no network I/O happens under Radicale's storage lock.
 - Bad input is a 4xx with a one-line reason; Exchange failing is a 200 whose recipients carry
   ``5.1`` (logged once, no traceback for known Exchange errors).
@@ -36,6 +38,7 @@ from bridge.config import Config, UserConfig
 from bridge.exchange.errors import ExchangeError
 from bridge.exchange.http import Credentials, ExchangeSession, SessionConfig
 from bridge.exchange.mailbox import Mailbox
+from bridge.gal_refresh import GAL_OWNER
 
 __all__ = ["FreeBusyDesk", "OutboxLayer", "WsgiApp"]
 
@@ -48,6 +51,7 @@ _DAV = "DAV:"
 _CALDAV = "urn:ietf:params:xml:ns:caldav"
 _OUTBOX_PROP = f"{{{_CALDAV}}}schedule-outbox-URL"
 _ADDRESS_SET = f"{{{_CALDAV}}}calendar-user-address-set"
+_BOOK_HOME = "{urn:ietf:params:xml:ns:carddav}addressbook-home-set"
 _MAX_PROPFIND_ANSWER = 1024 * 1024  # a principal's PROPFIND answer is small; bigger: untouched
 OUTBOX = "outbox"
 
@@ -180,7 +184,8 @@ class OutboxLayer:
         length = str(environ.get("CONTENT_LENGTH") or "0").strip()
         body = environ["wsgi.input"].read(int(length)) if length.isdigit() else b""
         environ["wsgi.input"] = io.BytesIO(body)
-        if b"schedule-outbox-URL" not in body and b"calendar-user-address-set" not in body:
+        if not any(name in body for name in (b"schedule-outbox-URL", b"calendar-user-address-set",
+                                             b"addressbook-home-set")):
             return self.app(environ, start_response)
         # Radicale gzips for clients that accept it; this answer is read and rewritten here.
         environ.pop("HTTP_ACCEPT_ENCODING", None)
@@ -253,6 +258,10 @@ def _advertise(answer: bytes, principal: str, email: str | None, prefix: str) ->
                     asked = True
                 elif element.tag == _ADDRESS_SET and email and found:
                     ET.SubElement(element, f"{{{_DAV}}}href").text = f"mailto:{email}"
+                elif element.tag == _BOOK_HOME and found:
+                    # A second home (RFC 6352 §7.1.1 allows several): clients that discover
+                    # address books from the principal find the shared directory there.
+                    ET.SubElement(element, f"{{{_DAV}}}href").text = f"{prefix}/{GAL_OWNER}/"
             if len(prop) == 0:
                 response.remove(propstat)
         if asked:

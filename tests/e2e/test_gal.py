@@ -4,6 +4,7 @@ the cards written into the real Radicale, read (and refused writes) over CardDAV
 from __future__ import annotations
 
 import sqlite3
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -181,3 +182,25 @@ def test_exchange_failing_mid_sweep_keeps_the_last_good_book(bridge: Bridge) -> 
     bridge.sim.faults.add(r"AN=m", status=500, count=None)
     assert directory.refresh() is None
     assert len(_cards(bridge)) == 7
+
+
+def test_clients_discover_the_directory_from_their_principal(bridge: Bridge) -> None:
+    assert bridge.service.directory is not None
+    bridge.service.directory.refresh()
+    ask = ('<?xml version="1.0"?><D:propfind xmlns:D="DAV:" '
+           'xmlns:CR="urn:ietf:params:xml:ns:carddav"><D:prop><CR:addressbook-home-set/>'
+           "</D:prop></D:propfind>")
+    principal = requests.request(
+        "PROPFIND", f"{bridge.service.caldav_url}alice/", data=ask, auth=("alice", "demo"),
+        headers={"Depth": "0"}, timeout=30,
+    )
+    assert principal.status_code == 207
+    homes = [h.text for h in ET.fromstring(principal.content).iter("{DAV:}href")]
+    assert homes[0] == "/alice/" and "/alice/" in homes[1:] and "/gal/" in homes
+    listing = requests.request(
+        "PROPFIND", f"{bridge.service.caldav_url}gal/", auth=("alice", "demo"),
+        headers={"Depth": "1"}, timeout=30,
+    )
+    assert listing.status_code == 207
+    hrefs = [h.text for h in ET.fromstring(listing.content).iter("{DAV:}href")]
+    assert "/gal/addressbook/" in hrefs
