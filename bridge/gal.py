@@ -32,6 +32,8 @@ from bridge.exchange.owa import GalEntry
 
 __all__ = [
     "ALPHABET",
+    "GAL_COLLECTION",
+    "GAL_OWNER",
     "MAX_FIELD",
     "Contact",
     "build_vcard",
@@ -44,6 +46,8 @@ __all__ = [
 
 # What aliases (mailNickname) start and continue with: letters, digits and . - _ (chosen;
 # another first character is not found by the sweep).
+GAL_OWNER: Final = "gal"  # the directory's principal in Radicale (no user may have this name)
+GAL_COLLECTION: Final = "gal/addressbook"  # the one shared, read-only address book
 ALPHABET: Final = "abcdefghijklmnopqrstuvwxyz0123456789-._"
 MAX_FIELD: Final = 256  # characters per field (display names in fit.py: 256 bytes)
 _CONTROLS = re.compile("\r\n|[\x00-\x1f\x7f-\x9f\u2028\u2029]")

@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-import vobject
+import vobject  # type: ignore[import-untyped]
 from radicale import config as radicale_config
 from radicale import item as radicale_item
 from radicale import storage as radicale_storage
@@ -40,8 +40,8 @@ __all__ = ["GAL_COLLECTION", "GAL_OWNER", "StoreReport", "Sweep", "store_gal", "
 
 logger = logging.getLogger(__name__)
 
-GAL_OWNER = "gal"
-GAL_COLLECTION = "gal/addressbook"
+GAL_OWNER = gal.GAL_OWNER
+GAL_COLLECTION = gal.GAL_COLLECTION
 DISPLAY_NAME = "Company directory"
 BATCH = 100  # cards written per exclusive storage lock (~1 s of Radicale uploads)
 

@@ -38,7 +38,7 @@ from bridge.config import Config, UserConfig
 from bridge.exchange.errors import ExchangeError
 from bridge.exchange.http import Credentials, ExchangeSession, SessionConfig
 from bridge.exchange.mailbox import Mailbox
-from bridge.gal_refresh import GAL_OWNER
+from bridge.gal import GAL_OWNER
 
 __all__ = ["FreeBusyDesk", "OutboxLayer", "WsgiApp"]
 

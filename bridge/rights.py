@@ -12,7 +12,7 @@ from __future__ import annotations
 from radicale import pathutils
 from radicale.rights import owner_only
 
-from bridge.gal_refresh import GAL_COLLECTION, GAL_OWNER
+from bridge.gal import GAL_COLLECTION, GAL_OWNER
 
 __all__ = ["Rights"]
 
