@@ -13,6 +13,8 @@ Rules kept here:
   ``mailto:`` address, which clients use as the ORGANIZER of their queries, and its
   ``addressbook-home-set`` a second home, ``/gal/``, where clients that discover address books
   find the company directory.
+- The ``DAV:`` header says ``calendar-auto-schedule``: the bridge, not the client, sends the
+  meeting messages, so an RFC 6638 client uses the outbox for free/busy only.
 - The storage plugin is not involved: no network I/O happens under Radicale's storage lock.
 - Bad input is a 4xx with a one-line reason; Exchange failing is a 200 whose recipients carry
   ``5.1`` (logged once, no traceback for known Exchange errors).
@@ -123,6 +125,7 @@ class OutboxLayer:
         parts = _segments(environ)
         if method == "POST" and len(parts) == 2 and parts[1] == OUTBOX:
             return self._post(environ, start_response, parts[0])
+        start_response = _with_auto_schedule(start_response)
         if method == "PROPFIND" and len(parts) == 1:
             return self._principal_propfind(environ, start_response, parts[0])
         return self.app(environ, start_response)
@@ -211,6 +214,24 @@ class OutboxLayer:
             headers.append(("Content-Length", str(len(answer))))
         start_response(status, headers)
         return [answer]
+
+
+def _with_auto_schedule(start_response: StartResponse) -> StartResponse:
+    """Radicale's ``DAV:`` header plus ``calendar-auto-schedule`` (RFC 6638 §2): the server
+    schedules — calbridge sends the invitations, updates and cancellations of every stored
+    meeting through Exchange — so clients must not send iTIP messages themselves (which would
+    reach attendees twice); they use the outbox for free/busy only."""
+
+    def respond(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        headers = [
+            (k, f"{v}, calendar-auto-schedule" if k.lower() == "dav" and
+             "calendar-auto-schedule" not in v else v)
+            for k, v in headers
+        ]
+        return start_response(status, headers) if exc_info is None else start_response(
+            status, headers, exc_info)
+
+    return respond
 
 
 def _segments(environ: dict[str, Any]) -> list[str]:

@@ -226,3 +226,15 @@ def test_the_outbox_path_of_other_methods_is_radicales(bridge: Bridge) -> None:
         headers={"Depth": "0"}, timeout=30,
     )
     assert response.status_code == 404
+
+
+def test_the_server_says_it_schedules_so_clients_send_no_itip_themselves(bridge: Bridge) -> None:
+    response = requests.options(
+        f"{bridge.service.caldav_url}alice/calendar/", auth=("alice", "demo"), timeout=30
+    )
+    assert "calendar-auto-schedule" in response.headers["DAV"]
+    assert "calendar-access" in response.headers["DAV"]
+    client = caldav.DAVClient(
+        url=f"{bridge.service.caldav_url}alice/", username="alice", password="demo"
+    )
+    assert client.check_scheduling_support()
