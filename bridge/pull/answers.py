@@ -1,0 +1,92 @@
+"""Answering an invitation from the CalDAV client: which OWA command, and its step table (pure).
+
+Rules kept here (issue 10 point 2, reference §6.2):
+
+- **The change decides.** The user's PARTSTAT on a pulled invitation went from `old` to `new`:
+  ACCEPTED → ``Cmd=accept``, TENTATIVE → ``Cmd=tentative``, DECLINED → ``Cmd=decline``; the same
+  value, or a value OWA cannot send (NEEDS-ACTION, DELEGATED, anything else), sends nothing.
+  Nothing else in an event the user does not organize ever sends (the ownership rule).
+- **Once per change.** A change is keyed by (UID, RECURRENCE-ID, SEQUENCE, new PARTSTAT): the
+  same PARTSTAT seen again for the same version of the meeting is the same change.
+- **Exactly once through the journal.** The ``answer`` operation's steps are declared in
+  `ANSWER_STEPS` in the shape of `bridge.operations`; `answer_sent` sends. Its read-back marker
+  is the number of ``Resp.*`` messages with this UID in Sent Items, counted before the GET: on
+  recovery, a count that grew proves the reply went out (OWA saves the reply in Sent Items in
+  the same store transaction as it moves the request; inferred, the reference is silent), an
+  unchanged count proves it did not, so it is sent again. No clock is compared.
+- **The target.** The request item, searched by UID in Inbox, then in Deleted Items (OWA moves
+  a request there once answered, so a changed answer is sent on the same item); the newest
+  SEQUENCE wins. No request anywhere → nothing is sent, and the reason is logged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bridge.operations import Step
+
+__all__ = [
+    "ANSWER_STEPS",
+    "COMMANDS",
+    "Decision",
+    "Recovery",
+    "answer_key",
+    "decide",
+    "recover",
+]
+
+COMMANDS = {"ACCEPTED": "accept", "TENTATIVE": "tentative", "DECLINED": "decline"}
+RESPONSE_CLASSES = {"accept": "IPM.Schedule.Meeting.Resp.Pos",
+                    "tentative": "IPM.Schedule.Meeting.Resp.Tent",
+                    "decline": "IPM.Schedule.Meeting.Resp.Neg"}
+
+ANSWER_STEPS: tuple[Step, ...] = (
+    Step("request_located", "SEARCH Inbox, then Deleted Items: the request with this UID"),
+    Step("replies_counted", "SEARCH Sent Items: Resp.* messages with this UID (the marker)"),
+    Step("answer_sent", "GET <request>?Cmd=accept|tentative|decline", sends=True),
+    # CalDAV side, after a decline: Exchange removed its copy, the pulled event goes too.
+    Step("event_removed", "Radicale storage delete inside bridge_write()"),
+)
+
+
+@dataclass(frozen=True)
+class Decision:
+    command: str | None  # accept | tentative | decline, None: nothing to send
+    reason: str
+
+
+def decide(old: str | None, new: str | None) -> Decision:
+    """The OWA command for the user's PARTSTAT going from `old` to `new` (None: no line)."""
+    before = (old or "NEEDS-ACTION").upper()
+    after = (new or "NEEDS-ACTION").upper()
+    if after == before:
+        return Decision(None, "the answer did not change")
+    command = COMMANDS.get(after)
+    if command is None:
+        return Decision(None, f"PARTSTAT {after[:40]} has no OWA command; nothing sent")
+    return Decision(command, f"{before} -> {after}")
+
+
+def answer_key(uid: str, recurrence_id: str | None, sequence: int, partstat: str) -> str:
+    """The identity of one change, for the journal's idempotency (see the module rule)."""
+    return "\x1f".join((uid, recurrence_id or "", str(int(sequence)), partstat.upper()))
+
+
+@dataclass(frozen=True)
+class Recovery:
+    send: bool  # True: run `answer_sent` (again); False: the operation is finished
+    reason: str
+
+
+def recover(last_step: str | None, replies_before: int | None, replies_now: int) -> Recovery:
+    """What an interrupted ``answer`` operation does next, from its last journaled step and
+    the Sent Items count now (see the module rule)."""
+    if last_step in (None, "request_located") or replies_before is None:
+        return Recovery(True, "the reply was not started")
+    if last_step == "event_removed":
+        return Recovery(False, "finished")
+    if last_step == "answer_sent":
+        return Recovery(False, "the reply was sent (journaled)")
+    if replies_now > replies_before:
+        return Recovery(False, "Sent Items holds the reply: it went out before the crash")
+    return Recovery(True, "Sent Items has no new reply: the command never reached Exchange")

@@ -1,0 +1,144 @@
+"""Writing pulled events into the user's CalDAV calendar, echo-free.
+
+Rules kept here (design §4b):
+
+- **Echo-free.** Every write goes through Radicale's storage in-process, inside
+  ``radicale_plugin.bridge_write()``: the plugin journals it with a ``bridge-`` op, does not wake
+  the engine, and the engine (which selects ``op NOT LIKE 'bridge-%'``) never takes it for a
+  user change. So a pull never sends anything.
+- **Which calendar.** Pulled events go into ``<user>/calendar``, the calendar calbridge already
+  creates and the user already syncs (created here if missing): no second subscription, and the
+  user sees Exchange and their own events side by side, told apart by ``X-CALBRIDGE-ORIGIN``.
+- **By UID, never over the user's own event.** An event is found by its UID across the
+  collection (one index per batch, under one write lock, so 1,000 pulled events cost one lock).
+  The user's own event with the same UID is never replaced (`guards.may_write`); the refusal is
+  returned with its reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import icalendar
+import vobject
+from radicale import item as radicale_item
+from radicale import pathutils
+from radicale import storage as radicale_storage
+
+import radicale_plugin
+from bridge.pull import guards, mapping
+
+__all__ = ["PulledCalendar", "WriteOutcome"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    uid: str
+    outcome: str  # created | updated | unchanged | refused | deleted | absent
+    reason: str = ""
+
+
+class PulledCalendar:
+    """One user's calendar as the pull writes it."""
+
+    def __init__(self, configuration: object, user: str, calendar: str = "calendar") -> None:
+        self._storage = radicale_storage.load(configuration)
+        self.user = user
+        self.path = pathutils.sanitize_path(f"/{user}/{calendar}/").strip("/")
+        self._name = calendar
+
+    def _collection(self) -> radicale_storage.BaseCollection:
+        found = list(self._storage.discover(f"/{self.path}/", depth="0"))
+        if not found:
+            with radicale_plugin.bridge_write():
+                self._storage.create_collection(
+                    f"/{self.path}/", props={"tag": "VCALENDAR", "D:displayname": self._name})
+            found = list(self._storage.discover(f"/{self.path}/", depth="0"))
+        (collection,) = found
+        assert isinstance(collection, radicale_storage.BaseCollection)
+        return collection
+
+    def get(self, uid: str) -> str | None:
+        """The stored text of the event with `uid`, None when there is none."""
+        with self._storage.acquire_lock("r", self.user):
+            found = list(self._storage.discover(f"/{self.path}/", depth="0"))
+            if not found:
+                return None
+            collection = found[0]
+            assert isinstance(collection, radicale_storage.BaseCollection)
+            for item in collection.get_all():
+                if item.uid == uid:
+                    return str(item.serialize())
+        return None
+
+    def upsert(self, events: Iterable[mapping.Pulled], *, address: str) -> list[WriteOutcome]:
+        """Create or replace each pulled event by UID; `address` is the user's own e-mail."""
+        outcomes: list[WriteOutcome] = []
+        with self._storage.acquire_lock("w", self.user), radicale_plugin.bridge_write(), \
+                radicale_plugin.bulk_upload():
+            collection = self._collection()
+            by_uid = {i.uid: i for i in collection.get_all() if i.href is not None}
+            for pulled in events:
+                old = by_uid.get(pulled.uid)
+                if old is not None:
+                    old_text = str(old.serialize())
+                    verdict = guards.may_write(
+                        mapping.is_pulled(old_text), _organizer(old_text),
+                        _organizer(pulled.text), address)
+                    if not verdict.write:
+                        outcomes.append(WriteOutcome(pulled.uid, "refused", verdict.reason))
+                        continue
+                try:
+                    new_item = radicale_item.Item(collection_path=collection.path,
+                                                  vobject_item=vobject.readOne(pulled.text))
+                    new_item.prepare()
+                except Exception as error:  # vobject raises many unrelated types
+                    outcomes.append(WriteOutcome(pulled.uid, "refused",
+                                                 f"Radicale refused it ({type(error).__name__})"))
+                    continue
+                if old is not None and old.serialize() == new_item.serialize():
+                    outcomes.append(WriteOutcome(pulled.uid, "unchanged"))
+                    continue
+                href = old.href if old is not None and old.href else _href_for(pulled.uid)
+                collection.upload(href, new_item)
+                by_uid[pulled.uid] = new_item
+                outcomes.append(WriteOutcome(pulled.uid,
+                                             "updated" if old is not None else "created"))
+        return outcomes
+
+    def delete(self, uid: str) -> WriteOutcome:
+        """Remove the pulled event with `uid` (a declined invitation); never the user's own."""
+        with self._storage.acquire_lock("w", self.user), radicale_plugin.bridge_write():
+            collection = self._collection()
+            for item in collection.get_all():
+                if item.uid != uid or item.href is None:
+                    continue
+                if not mapping.is_pulled(str(item.serialize())):
+                    return WriteOutcome(uid, "refused", "the user's own event is never removed "
+                                                        "by the pull")
+                collection.delete(item.href)
+                return WriteOutcome(uid, "deleted")
+        return WriteOutcome(uid, "absent")
+
+
+def _href_for(uid: str) -> str:
+    # The UID is the sender's text: the file name is derived from it, never made of it.
+    return "exchange-" + hashlib.sha256(uid.encode("utf-8", "surrogatepass")).hexdigest()[:32] \
+        + ".ics"
+
+
+def _organizer(text: str) -> str | None:
+    try:
+        calendar = icalendar.Calendar.from_ical(text)
+    except Exception:  # an unreadable event has no organizer we can read
+        return None
+    for event in calendar.walk("VEVENT"):
+        organizer = event.get("ORGANIZER")
+        if organizer is not None:
+            return str(organizer).removeprefix("mailto:").removeprefix("MAILTO:")
+    return None

@@ -1,0 +1,122 @@
+"""Pull against the simulator over real HTTP: change detection, listing, MIME, mapping.
+
+Bob's meetings are made the way Outlook/KB 308373 makes them over WebDAV (tests/sim's
+`send_meeting`, which shares no code with the bridge); alice's side is read with the bridge's
+own client (`bridge.exchange`), as the pull will.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import icalendar
+import pytest
+
+from bridge.exchange.http import Credentials, ExchangeSession, SessionConfig
+from bridge.exchange.mailbox import Mailbox
+from bridge.pull import contenttag, listing, mapping
+from exchange_sim.server import RunningSimulator
+from tests.sim.conftest import logged_in
+from tests.sim.test_transport import HTTP_START, send_meeting
+
+MODES = ["fba", "basic"]
+
+
+def client(sim: RunningSimulator, user: str = "alice") -> Mailbox:
+    session = ExchangeSession(
+        SessionConfig(server_url=sim.base_url, credentials=Credentials(user, "demo"),
+                      auth=sim.app.auth.mode, backoff=0.01),  # type: ignore[arg-type]
+        sleep=lambda _s: None)
+    return Mailbox(session, user, f"{user}@example.com")
+
+
+def event_of(text: str) -> icalendar.cal.Component:
+    return icalendar.Calendar.from_ical(text).walk("VEVENT")[0]
+
+
+def partstat(event: icalendar.cal.Component, address: str) -> str | None:
+    for attendee in event.get("ATTENDEE") if isinstance(event.get("ATTENDEE"), list) else [
+            event.get("ATTENDEE")]:
+        if attendee is not None and str(attendee).lower() == "mailto:" + address:
+            return str(attendee.params.get("PARTSTAT"))
+    return None
+
+
+@pytest.mark.parametrize("sim", MODES, indirect=True)
+def test_idle_pass_is_one_request_and_a_request_moves_the_inbox_tag(
+        sim: RunningSimulator) -> None:
+    alice = client(sim)
+    alice.discover()
+    before = contenttag.read_tags(alice)
+    assert before.calendar and before.inbox
+    count = alice.session.request_count
+    again = contenttag.read_tags(alice)
+    assert alice.session.request_count == count + 1  # the idle pass: one request
+    assert contenttag.moved(before, again) == (False, False)
+    with logged_in(sim, "bob") as bob:
+        send_meeting(bob, sim.base_url, "bob", "weekly", to="alice@example.com")
+    after = contenttag.read_tags(alice)
+    assert contenttag.moved(before, after) == (False, True)  # alice has no auto_tentative
+
+
+@pytest.mark.parametrize("sim", ["basic"], indirect=True)
+def test_invitation_from_inbox_maps_to_needs_action_with_organizer(
+        sim: RunningSimulator) -> None:
+    with logged_in(sim, "bob") as bob:
+        _, uid = send_meeting(bob, sim.base_url, "bob", "weekly", subject="Roadmap",
+                              to="alice@example.com, carol@example.com")
+    alice = client(sim)
+    (row,) = list(listing.inbox_rows(alice))
+    assert (row.uid, row.message_class) == (uid, "IPM.Schedule.Meeting.Request")
+    ics = mapping.calendar_text(listing.fetch_mime(alice, row.url))
+    pulled = mapping.invitation(ics, exchange_url=row.url, user="alice@example.com")
+    event = event_of(pulled.text)
+    assert str(event["UID"]) == uid and str(event["SUMMARY"]) == "Roadmap"
+    assert str(event["ORGANIZER"]).lower() == "mailto:bob@example.com"
+    assert partstat(event, "alice@example.com") == "NEEDS-ACTION"
+    assert str(event[mapping.ORIGIN]) == "exchange"
+    assert str(event[mapping.EXCHANGE_URL]) == row.url
+    assert "METHOD" not in icalendar.Calendar.from_ical(pulled.text)
+    assert event.decoded("DTSTART") == HTTP_START
+
+
+@pytest.mark.parametrize("sim", ["basic"], indirect=True)
+def test_room_decline_becomes_declined_on_the_organizers_event(
+        sim: RunningSimulator) -> None:
+    with logged_in(sim, "bob") as bob:
+        send_meeting(bob, sim.base_url, "bob", "first", to="room-101@example.com")
+        _, uid = send_meeting(bob, sim.base_url, "bob", "clash", subject="Clash",
+                              start=HTTP_START + timedelta(minutes=30),
+                              to="room-101@example.com, carol@example.com")
+    bob_box = client(sim, "bob")
+    rows = [r for r in listing.inbox_rows(bob_box) if r.uid == uid]
+    assert [r.message_class for r in rows] == ["IPM.Schedule.Meeting.Resp.Neg"]
+    (appointment,) = [r for r in listing.calendar_rows(bob_box) if r.uid == uid]
+    own = mapping.appointment(
+        mapping.calendar_text(listing.fetch_mime(bob_box, appointment.url)),
+        exchange_url=appointment.url, user="bob@example.com")
+    reply_ics = mapping.calendar_text(listing.fetch_mime(bob_box, rows[0].url))
+    outcome = mapping.apply_reply(own.text, reply_ics, rows[0].message_class)
+    assert (outcome.attendee, outcome.partstat, outcome.changed) == (
+        "room-101@example.com", "DECLINED", True)
+    assert partstat(event_of(outcome.text), "room-101@example.com") == "DECLINED"
+
+
+@pytest.mark.parametrize("sim", ["basic"], indirect=True)
+def test_listing_pages_with_range_and_logs_progress(
+        sim: RunningSimulator, caplog: pytest.LogCaptureFixture) -> None:
+    with logged_in(sim, "bob") as bob:
+        uids = [send_meeting(bob, sim.base_url, "bob", f"m{i}", subject=f"M{i}",
+                             start=HTTP_START + timedelta(days=i), to="alice@example.com")[1]
+                for i in range(5)]
+    alice = client(sim)
+    alice.discover()
+    count = alice.session.request_count
+    with caplog.at_level(logging.INFO, logger="bridge.pull.listing"):
+        rows = list(listing.inbox_rows(alice, page=2))
+    assert [r.uid for r in rows] == uids
+    assert alice.session.request_count - count == 3  # rows 0-1, 2-3, 4 (short page: the end)
+    assert "listed 5 of 5 items" in caplog.text
+    changed, gone = listing.diff({rows[0].url: rows[0].etag, "http://x/gone": "1"}, rows)
+    assert [r.uid for r in changed] == uids[1:] and gone == ["http://x/gone"]
