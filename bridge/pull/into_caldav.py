@@ -13,6 +13,8 @@ Rules kept here (design §4b):
   collection (one index per batch, under one write lock, so 1,000 pulled events cost one lock).
   The user's own event with the same UID is never replaced (`guards.may_write`); the refusal is
   returned with its reason.
+- **Zones stay per event**: vobject's TZID registry is emptied before each event is parsed
+  (`bridge.zone_registry`), as the CalDAV front door does per request.
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import icalendar
-import vobject
+import vobject  # type: ignore[import-untyped]  # vobject ships no stubs
+from radicale import config as radicale_config
 from radicale import item as radicale_item
 from radicale import pathutils
 from radicale import storage as radicale_storage
 
 import radicale_plugin
+from bridge import zone_registry
 from bridge.pull import guards, mapping
 
 __all__ = ["PulledCalendar", "WriteOutcome"]
@@ -46,7 +50,9 @@ class WriteOutcome:
 class PulledCalendar:
     """One user's calendar as the pull writes it."""
 
-    def __init__(self, configuration: object, user: str, calendar: str = "calendar") -> None:
+    def __init__(self, configuration: radicale_config.Configuration, user: str,
+                 calendar: str = "calendar") -> None:
+        zone_registry.install()
         self._storage = radicale_storage.load(configuration)
         self.user = user
         self.path = pathutils.sanitize_path(f"/{user}/{calendar}/").strip("/")
@@ -93,6 +99,7 @@ class PulledCalendar:
                     if not verdict.write:
                         outcomes.append(WriteOutcome(pulled.uid, "refused", verdict.reason))
                         continue
+                zone_registry.new_request()  # one event's zones never reach another's
                 try:
                     new_item = radicale_item.Item(collection_path=collection.path,
                                                   vobject_item=vobject.readOne(pulled.text))

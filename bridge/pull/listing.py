@@ -100,7 +100,7 @@ def rows_of(mailbox: Mailbox, folder_url: str, columns: Iterable[str], where: st
         total = None
         header = response.headers.get("Content-Range")
         if header:
-            _, last, total = webdav.parse_content_range(header)
+            _, _, total = webdav.parse_content_range(header)
         for answer in answers:
             yield _row(mailbox, answer)
         seen += len(answers)
@@ -175,5 +175,5 @@ def row_calendar(row: Row, *, method: str = "REQUEST") -> str:
         address = address.removeprefix("mailto:")
         event.add("ORGANIZER", icalendar.vCalAddress("mailto:" + address))
     calendar.add_component(event)
-    return calendar.to_ical().decode("utf-8")
+    return str(calendar.to_ical().decode("utf-8"))
 
