@@ -15,7 +15,7 @@ import pytest
 
 from bridge.exchange.http import Credentials, ExchangeSession, SessionConfig
 from bridge.exchange.mailbox import Mailbox
-from bridge.pull import contenttag, listing, mapping
+from bridge.pull import answers, contenttag, listing, mapping, owa_answer
 from exchange_sim.server import RunningSimulator
 from tests.sim.conftest import logged_in
 from tests.sim.test_transport import HTTP_START, send_meeting
@@ -120,3 +120,39 @@ def test_listing_pages_with_range_and_logs_progress(
     assert "listed 5 of 5 items" in caplog.text
     changed, gone = listing.diff({rows[0].url: rows[0].etag, "http://x/gone": "1"}, rows)
     assert [r.uid for r in changed] == uids[1:] and gone == ["http://x/gone"]
+
+
+@pytest.mark.parametrize("sim", ["fba"], indirect=True)
+def test_accept_then_decline_from_the_client_sends_one_reply_each(
+        sim: RunningSimulator) -> None:
+    with logged_in(sim, "bob") as bob:
+        _, uid = send_meeting(bob, sim.base_url, "bob", "weekly", to="alice@example.com")
+    alice = client(sim)
+    (row,) = list(listing.inbox_rows(alice))
+    pulled = mapping.invitation(mapping.calendar_text(listing.fetch_mime(alice, row.url)),
+                                exchange_url=row.url, user="alice@example.com")
+    assert partstat(event_of(pulled.text), "alice@example.com") == "NEEDS-ACTION"
+    bob_box = client(sim, "bob")
+
+    def replies_at_bob() -> list[str]:
+        return [r.message_class for r in listing.inbox_rows(bob_box) if r.uid == uid]
+
+    for old, new, expected in (("NEEDS-ACTION", "ACCEPTED", "Pos"),
+                               ("ACCEPTED", "DECLINED", "Neg")):
+        decision = answers.decide(old, new)
+        assert decision.command is not None
+        target = owa_answer.locate_request(alice, uid)
+        assert target is not None
+        before = owa_answer.count_replies(alice, uid)
+        count = alice.session.request_count
+        owa_answer.send_answer(alice, target, decision.command)
+        assert alice.session.request_count == count + 1  # one request per answer
+        assert owa_answer.count_replies(alice, uid) == before + 1
+        assert answers.recover("replies_counted", before, before + 1).send is False
+        assert replies_at_bob()[-1] == "IPM.Schedule.Meeting.Resp." + expected
+    assert sorted(replies_at_bob()) == ["IPM.Schedule.Meeting.Resp.Neg",
+                                        "IPM.Schedule.Meeting.Resp.Pos"]
+    assert [r for r in listing.calendar_rows(alice) if r.uid == uid] == []  # decline removed it
+    with pytest.raises(owa_answer.RequestGone):
+        owa_answer.send_answer(alice, row.url, "accept")  # the Inbox URL is gone: moved
+    assert len(replies_at_bob()) == 2
