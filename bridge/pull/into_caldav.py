@@ -118,6 +118,33 @@ class PulledCalendar:
                                              "updated" if old is not None else "created"))
         return outcomes
 
+    def record_reply(self, uid: str, text: str, *, address: str) -> WriteOutcome:
+        """Store the organizer's own event with an attendee's new PARTSTAT (`decide.Reply`).
+
+        Only over an event with that UID that the user (`address`) organizes, made in CalDAV or
+        pulled from OWA; never a new one: a reply changes what the organizer sees, it creates
+        nothing. Written inside
+        ``bridge_write()``, so the engine never reads it as the user's edit and sends no update.
+        """
+        with self._storage.acquire_lock("w", self.user), radicale_plugin.bridge_write():
+            collection = self._collection()
+            old = next((i for i in collection.get_all() if i.uid == uid and i.href), None)
+            if old is None:
+                return WriteOutcome(uid, "absent", "the meeting is no longer in the calendar")
+            if (_organizer(str(old.serialize())) or address).lower() != address.lower():
+                return WriteOutcome(uid, "refused", "not a meeting the user organizes")
+            zone_registry.new_request()
+            try:
+                new_item = radicale_item.Item(collection_path=collection.path,
+                                              vobject_item=vobject.readOne(text))
+                new_item.prepare()
+            except Exception as error:  # vobject raises many unrelated types
+                return WriteOutcome(uid, "refused",
+                                    f"Radicale refused it ({type(error).__name__})")
+            assert old.href is not None
+            collection.upload(old.href, new_item)
+        return WriteOutcome(uid, "updated")
+
     def delete(self, uid: str) -> WriteOutcome:
         """Remove the pulled event with `uid` (a declined invitation); never the user's own."""
         with self._storage.acquire_lock("w", self.user), radicale_plugin.bridge_write():

@@ -19,7 +19,7 @@ Rules kept here:
   user does not organize it. A cancellation of one occurrence cancels that occurrence only.
 - **Replies** (``Resp.Pos/Neg/Tent``) set the replying attendee's PARTSTAT on the organizer's
   event (a room that declines → DECLINED). A reply from an address that is not an attendee is
-  `NotInvited`; a reply to an older SEQUENCE than the event's is `Stale`.
+  `NotInvited`; a reply to an older SEQUENCE than Exchange last sent is `Stale`.
 - **Hostile text adds nothing.** Every text value and parameter is stripped of control
   characters (line breaks kept only inside TEXT values, where iCalendar escapes them), so no
   field can start a property of its own.
@@ -230,10 +230,14 @@ def cancellation(previous: str, ics: str, *, exchange_url: str) -> Pulled:
     return _finish(current, exchange_url, "IPM.Schedule.Meeting.Canceled", [])
 
 
-def apply_reply(event_text: str, reply_ics: str, message_class: str) -> ReplyOutcome:
+def apply_reply(event_text: str, reply_ics: str, message_class: str, *,
+                sent_sequence: int | None = None) -> ReplyOutcome:
     """The organizer's event with the replying attendee's PARTSTAT set from `message_class`
     (`IPM.Schedule.Meeting.Resp.Pos|Neg|Tent`; the reply's own PARTSTAT when the class is
-    something else). Only the VEVENT the reply names (RECURRENCE-ID or the master) changes."""
+    something else). Only the VEVENT the reply names (RECURRENCE-ID or the master) changes.
+    `sent_sequence` is the SEQUENCE Exchange last sent for this meeting (the sync state knows
+    it; the CalDAV event's own SEQUENCE is the client's count, which clients bump on every
+    save, so it is not compared); a reply to an older one is `Stale`."""
     calendar = parse_calendar(event_text)
     reply = parse_calendar(reply_ics)
     message = reply.walk("VEVENT")[0]
@@ -249,9 +253,9 @@ def apply_reply(event_text: str, reply_ics: str, message_class: str) -> ReplyOut
     target = events.get(_rid(message)) or events.get(None)
     if target is None or _attendee(target, address) is None:
         raise NotInvited(f"{address} is not an attendee of this meeting")
-    if _sequence(message) < _sequence(target):
+    if sent_sequence is not None and _sequence(message) < sent_sequence:
         raise Stale(f"the reply answers SEQUENCE {_sequence(message)}, the meeting is at "
-                    f"{_sequence(target)}")
+                    f"{sent_sequence}")
     changed = _partstat(target, address) != partstat
     if changed:
         _set_partstat(target, address, partstat, rsvp=None)

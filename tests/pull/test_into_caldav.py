@@ -114,3 +114,29 @@ def test_a_request_never_overwrites_the_users_own_event_with_its_uid(bridge: Bri
     assert str(event.icalendar_component["SUMMARY"]) == "Mine"
     assert target.delete("shared-uid").outcome == "refused"
     assert len(calendar.events()) == 1
+
+
+def test_a_rooms_decline_reaches_the_organizers_own_event_as_the_bridges_write(
+        bridge: Bridge) -> None:
+    calendar = bridge.calendar("alice")
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//test//EN", "BEGIN:VEVENT",
+             "UID:booking-1", "DTSTAMP:20261201T100000Z", "DTSTART:20261210T140000Z",
+             "DTEND:20261210T150000Z", "SUMMARY:Booking", "ORGANIZER:mailto:alice@example.com",
+             "ATTENDEE;CUTYPE=ROOM:mailto:room-101@example.com", "END:VEVENT", "END:VCALENDAR"]
+    calendar.save_event("\r\n".join(lines) + "\r\n")
+    ops_before = journal_ops(bridge)
+    (stored,) = calendar.events()
+    reply = "\r\n".join([*lines[:9], "METHOD:REPLY",
+                          "ATTENDEE;PARTSTAT=DECLINED:mailto:room-101@example.com",
+                          *lines[11:]]) + "\r\n"
+    outcome = mapping.apply_reply(stored.data, reply, "IPM.Schedule.Meeting.Resp.Neg")
+    target = PulledCalendar(radicale_configuration(bridge.config, with_server=False), "alice")
+    assert target.record_reply("booking-1", outcome.text,
+                               address="alice@example.com").outcome == "updated"
+    assert journal_ops(bridge)[len(ops_before):] == ["bridge-upload"]
+    (event,) = calendar.events()
+    found = event.icalendar_component["ATTENDEE"]
+    rooms = [a for a in (found if isinstance(found, list) else [found]) if "room-101" in str(a)]
+    assert [str(a.params["PARTSTAT"]) for a in rooms] == ["DECLINED"]
+    assert target.record_reply("gone", outcome.text,
+                               address="alice@example.com").outcome == "absent"

@@ -8,7 +8,7 @@ own client (`bridge.exchange`), as the pull will.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import icalendar
 import pytest
@@ -18,7 +18,14 @@ from bridge.exchange.mailbox import Mailbox
 from bridge.pull import answers, contenttag, listing, mapping, owa_answer
 from exchange_sim.server import RunningSimulator
 from tests.sim.conftest import logged_in
-from tests.sim.test_transport import HTTP_START, send_meeting
+from tests.sim.davclient import proppatch
+from tests.sim.test_transport import (
+    CAL,
+    CLASS,
+    HTTP_START,
+    appointment_props,
+    send_meeting,
+)
 
 MODES = ["fba", "basic"]
 
@@ -156,3 +163,58 @@ def test_accept_then_decline_from_the_client_sends_one_reply_each(
     with pytest.raises(owa_answer.RequestGone):
         owa_answer.send_answer(alice, row.url, "accept")  # the Inbox URL is gone: moved
     assert len(replies_at_bob()) == 2
+
+
+def send_message(sim: RunningSimulator, organizer: str, uid: str, name: str,
+                 message_class: str, sequence: int, start: datetime, to: str) -> None:
+    """An update (a fresh request, same uid, higher sequence; reference §3.3) or a cancellation
+    (Mladen's recipe: class Canceled, method CANCEL), PROPPATCHed into Drafts and MOVEd to the
+    submission URI, as a WebDAV client makes them."""
+    props = {**appointment_props("Roadmap", start, start + timedelta(hours=1), to),
+             "DAV:contentclass": "urn:content-classes:calendarmessage", CLASS: message_class,
+             CAL + "uid": uid, CAL + "sequence": sequence,
+             CAL + "method": "CANCEL" if message_class.endswith("Canceled") else "REQUEST"}
+    with logged_in(sim, organizer) as session:
+        draft = f"{sim.base_url}/exchange/{organizer}/Drafts/{name}.EML"
+        assert proppatch(session, draft, props).status_code == 207
+        moved = session.request("MOVE", draft, headers={
+            "Destination": f"/exchange/{organizer}/%23%23DavMailSubmissionURI%23%23",
+            "Overwrite": "F"})
+        assert moved.status_code in (200, 201)
+
+
+@pytest.mark.parametrize("sim", ["basic"], indirect=True)
+def test_update_moves_the_event_and_resets_the_answer_then_cancel_marks_it(
+        sim: RunningSimulator) -> None:
+    with logged_in(sim, "bob") as bob:
+        _, uid = send_meeting(bob, sim.base_url, "bob", "weekly", to="alice@example.com")
+    alice = client(sim)
+    tags = contenttag.read_tags(alice)
+
+    def pull_newest(previous: str | None) -> mapping.Pulled:
+        rows = [r for r in listing.inbox_rows(alice) if r.uid == uid]
+        # Messages of one meeting apply in SEQUENCE order (creation times can tie).
+        newest = max(rows, key=lambda r: r.sequence)
+        ics = mapping.calendar_text(listing.fetch_mime(alice, newest.url))
+        if newest.message_class == "IPM.Schedule.Meeting.Canceled":
+            assert previous is not None
+            return mapping.cancellation(previous, ics, exchange_url=newest.url)
+        return mapping.invitation(ics, exchange_url=newest.url, user="alice@example.com",
+                                  previous=previous)
+
+    first = pull_newest(None)
+    accepted = first.text.replace("PARTSTAT=NEEDS-ACTION", "PARTSTAT=ACCEPTED")
+    moved_to = HTTP_START + timedelta(days=1)
+    send_message(sim, "bob", uid, "update", "IPM.Schedule.Meeting.Request", 1, moved_to,
+                 "alice@example.com")
+    now = contenttag.read_tags(alice)
+    assert contenttag.moved(tags, now) == (False, True)
+    update = pull_newest(accepted)
+    event = event_of(update.text)
+    assert event.decoded("DTSTART") == moved_to and update.sequence == 1
+    assert partstat(event, "alice@example.com") == "NEEDS-ACTION"
+    send_message(sim, "bob", uid, "cancel", "IPM.Schedule.Meeting.Canceled", 2, moved_to,
+                 "alice@example.com")
+    cancelled = event_of(pull_newest(update.text).text)
+    assert str(cancelled["STATUS"]) == "CANCELLED"
+    assert cancelled.decoded("DTSTART") == moved_to

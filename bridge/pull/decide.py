@@ -1,0 +1,133 @@
+"""What one pulled Inbox message does to the user's calendar (pure: the pass's decision table).
+
+Rules kept here (issue 10 points 2-3 and "Bad input"); each row of the table below gives a
+`Write`, a `Reply` (the organizer's own event gets an attendee's PARTSTAT) or a `Skip` whose
+reason is logged in one line and shown in `status`. Nothing here sends, ever.
+
+| message            | calendar holds              | outcome                                      |
+|--------------------|-----------------------------|----------------------------------------------|
+| Request            | nothing / a pulled event    | Write (new, or update; Stale → Skip)         |
+| Request            | the user's own event        | Skip: UID collision                          |
+| Request, bad MIME  | nothing / a pulled event    | Write from the row's properties, with a note |
+| Canceled           | a pulled event              | Write STATUS:CANCELLED (Stale → Skip)        |
+| Canceled           | nothing / the user's own    | Skip                                         |
+| Resp.*             | an event the user organizes | Reply (not invited / stale / same → Skip)    |
+| Resp.*             | nothing                     | Skip: the meeting was deleted                |
+| Resp.*             | someone else's meeting      | Skip: the user does not organize it          |
+| anything else      | -                           | Skip                                         |
+
+Messages of one meeting are applied in SEQUENCE order; at equal SEQUENCE a cancellation comes
+after the request (creation times can tie; `order_key`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bridge.pull import guards, listing, mapping
+
+__all__ = ["Reply", "Skip", "Write", "for_message", "order_key"]
+
+_REQUEST = "IPM.Schedule.Meeting.Request"
+_CANCELED = "IPM.Schedule.Meeting.Canceled"
+_RESPONSE = "IPM.Schedule.Meeting.Resp."
+
+
+@dataclass(frozen=True)
+class Write:
+    pulled: mapping.Pulled
+
+
+@dataclass(frozen=True)
+class Reply:
+    uid: str
+    text: str
+    attendee: str
+    partstat: str
+
+
+@dataclass(frozen=True)
+class Skip:
+    uid: str
+    reason: str
+    warning: bool = True  # False: routine (out of date, already recorded)
+
+
+def order_key(row: listing.Row) -> tuple[str, int, int]:
+    return row.uid, row.sequence, 1 if row.message_class == _CANCELED else 0
+
+
+def for_message(row: listing.Row, mime: bytes | Exception, *, user: str,
+                existing: str | None, sent_sequence: int | None = None
+                ) -> Write | Reply | Skip:
+    """The outcome of one Inbox message. `mime` is the fetched body, or the error that kept it
+    from being fetched (`guards.TooLarge`); `existing` the calendar's event with the row's UID;
+    `sent_sequence` the SEQUENCE the state last sent for it (replies to older ones are stale)."""
+    klass = row.message_class
+    pulled_before = existing is not None and mapping.is_pulled(existing)
+    try:
+        if klass == _REQUEST:
+            return _request(row, mime, user=user, existing=existing, pulled_before=pulled_before)
+        if klass == _CANCELED:
+            if existing is None or not pulled_before:
+                return Skip(row.uid, "cancellation for a meeting not in the calendar (or the "
+                                     "user's own event): nothing changed")
+            return Write(mapping.cancellation(existing, _text(mime), exchange_url=row.url))
+        if klass.startswith(_RESPONSE):
+            if existing is None:
+                return Skip(row.uid, "response for a meeting that has already been deleted")
+            if (_organizer(existing) or user).lower() != user.lower():
+                return Skip(row.uid, "response for a meeting the user does not organize")
+            outcome = mapping.apply_reply(existing, _text(mime), klass,
+                                          sent_sequence=sent_sequence)
+            if not outcome.changed:
+                return Skip(row.uid, f"{outcome.attendee} {outcome.partstat}: already recorded",
+                            warning=False)
+            return Reply(row.uid, outcome.text, outcome.attendee, outcome.partstat)
+    except mapping.Stale as stale:
+        return Skip(row.uid, f"out of date: {stale}", warning=False)
+    except (mapping.BadItem, mapping.NotInvited, guards.TooLarge) as error:
+        return Skip(row.uid, str(error))
+    return Skip(row.uid, f"message class {klass[:60]!r} is not a meeting message", warning=False)
+
+
+def _text(mime: bytes | Exception) -> str:
+    if isinstance(mime, Exception):
+        raise guards.TooLarge(str(mime)) if isinstance(mime, guards.TooLarge) else mapping.BadItem(
+            "the item could not be fetched")
+    return mapping.calendar_text(mime)
+
+
+def _request(row: listing.Row, mime: bytes | Exception, *, user: str, existing: str | None,
+             pulled_before: bool) -> Write | Skip:
+    if existing is not None and not pulled_before:
+        verdict = guards.may_write(False, _organizer(existing), _organizer_of(row), user)
+        return Skip(row.uid, verdict.reason)
+    previous = existing if pulled_before else None
+    try:
+        ics = _text(mime)
+        return Write(mapping.invitation(ics, exchange_url=row.url, user=user, previous=previous))
+    except (mapping.BadItem, guards.TooLarge) as error:
+        if not row.uid or row.props.get("urn:schemas:calendar:dtstart") is None:
+            raise mapping.BadItem(f"{error}; the row has no start time either") from error
+        fallback = mapping.invitation(listing.row_calendar(row), exchange_url=row.url, user=user,
+                                      previous=previous)
+        return Write(mapping.Pulled(fallback.uid, fallback.sequence, fallback.text,
+                                    (*fallback.notes, f"{error}: built from the item's "
+                                                      f"properties, without its body")))
+
+
+def _organizer(text: str) -> str | None:
+    try:
+        event = mapping.parse_calendar(text).walk("VEVENT")[0]
+    except mapping.BadItem:
+        return None
+    organizer = event.get("ORGANIZER")
+    return None if organizer is None else str(organizer).lower().removeprefix("mailto:")
+
+
+def _organizer_of(row: listing.Row) -> str | None:
+    value = row.props.get("urn:schemas:calendar:organizer")
+    if not isinstance(value, str):
+        return None
+    return value.split("<")[-1].strip(" >").lower().removeprefix("mailto:") or None
