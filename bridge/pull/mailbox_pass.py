@@ -1,0 +1,139 @@
+"""One pull pass over one mailbox: tags → listing → decisions → writes into Radicale.
+
+Rules kept here:
+
+- **Idle costs one request**: the folders' contenttags (`contenttag.read_tags`); a folder whose
+  tag did not move is not listed.
+- **Only what changed is fetched**: rows are compared with `PullMemory`'s etags; each changed
+  item costs one GET. Memory holds one SEARCH page, one MIME and one write batch at a time
+  (`BATCH` events), plus the url → (etag, uid) map of what was applied.
+- **Nothing sends.** Writes go through `into_caldav` (inside ``bridge_write()``); answers to
+  invitations are the engine's journaled ``answer`` operation, not part of a pull.
+- **One bad item never stops the pass**: its reason is logged once, in one line, and kept in
+  `PassResult.problems` for `status`; its etag is remembered, so it is not retried every pass
+  (a new version of it has a new etag and is read again).
+- Calendar items whose UID is the user's own event (the meetings calbridge pushed) are left to
+  the two-sided state (issue 10 point 4): `into_caldav` refuses them, and they are counted.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from bridge.exchange.mailbox import Mailbox
+from bridge.pull import contenttag, decide, guards, listing, mapping
+from bridge.pull.into_caldav import PulledCalendar
+
+__all__ = ["BATCH", "PassResult", "PullMemory", "pull_mailbox"]
+
+logger = logging.getLogger(__name__)
+
+BATCH = 200
+_RESPONSE_STATUS = "http://schemas.microsoft.com/mapi/responsestatus"
+_PARTSTAT = {2: "TENTATIVE", 3: "ACCEPTED", 4: "DECLINED", 5: "NEEDS-ACTION"}  # §4.4
+
+
+@dataclass
+class PullMemory:
+    """What a mailbox's pull remembers between passes (to be kept in the state database)."""
+
+    tags: contenttag.FolderTags | None = None
+    calendar: dict[str, tuple[str, str]] = field(default_factory=dict)  # url -> (etag, uid)
+    inbox: dict[str, str] = field(default_factory=dict)  # url -> etag
+
+
+@dataclass
+class PassResult:
+    requests: int = 0
+    written: int = 0
+    removed: int = 0
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (uid, reason)
+
+
+def pull_mailbox(mailbox: Mailbox, target: PulledCalendar, memory: PullMemory) -> PassResult:
+    result = PassResult()
+    first = mailbox.session.request_count
+    now = contenttag.read_tags(mailbox)
+    calendar_moved, inbox_moved = contenttag.moved(memory.tags, now)
+    if calendar_moved:
+        _calendar(mailbox, target, memory, result)
+    if inbox_moved:
+        _inbox(mailbox, target, memory, result)
+    memory.tags = now
+    result.requests = mailbox.session.request_count - first
+    return result
+
+
+def _problem(result: PassResult, uid: str, reason: str, *, warning: bool = True) -> None:
+    logger.log(logging.WARNING if warning else logging.INFO, "pull: %r: %s", uid[:120], reason)
+    if warning:
+        result.problems.append((uid, reason))
+
+
+def _calendar(mailbox: Mailbox, target: PulledCalendar, memory: PullMemory,
+              result: PassResult) -> None:
+    known = {url: etag for url, (etag, _) in memory.calendar.items()}
+    listed: set[str] = set()
+    batch: list[mapping.Pulled] = []
+    for row in listing.calendar_rows(mailbox):
+        listed.add(row.url)
+        if known.get(row.url) == row.etag:
+            continue
+        memory.calendar[row.url] = (row.etag, row.uid)
+        status = row.props.get(_RESPONSE_STATUS)
+        own = _PARTSTAT.get(status) if isinstance(status, int) else None
+        try:
+            ics = mapping.calendar_text(listing.fetch_mime(mailbox, row.url))
+            pulled = mapping.appointment(ics, exchange_url=row.url, user=mailbox.address,
+                                         message_class=row.message_class, own_partstat=own)
+        except (mapping.BadItem, guards.TooLarge) as error:
+            _problem(result, row.uid, str(error))
+            continue
+        batch.append(pulled)
+        if len(batch) >= BATCH:
+            _write(target, mailbox.address, batch, result)
+    _write(target, mailbox.address, batch, result)
+    for url in [u for u in memory.calendar if u not in listed]:
+        _, uid = memory.calendar.pop(url)
+        if target.delete(uid).outcome == "deleted":  # never the user's own event
+            result.removed += 1
+
+
+def _write(target: PulledCalendar, address: str, batch: list[mapping.Pulled],
+           result: PassResult) -> None:
+    for outcome in target.upsert(batch, address=address):
+        if outcome.outcome in ("created", "updated"):
+            result.written += 1
+        elif outcome.outcome == "refused":
+            _problem(result, outcome.uid, outcome.reason)
+    for pulled in batch:
+        for note in pulled.notes:
+            _problem(result, pulled.uid, note)
+    batch.clear()
+
+
+def _inbox(mailbox: Mailbox, target: PulledCalendar, memory: PullMemory,
+           result: PassResult) -> None:
+    changed, gone = listing.diff(memory.inbox, listing.inbox_rows(mailbox))
+    for url in gone:  # answered, deleted or moved: forgotten, so the memory stays bounded
+        memory.inbox.pop(url, None)
+    for row in sorted(changed, key=decide.order_key):
+        memory.inbox[row.url] = row.etag
+        mime: bytes | Exception
+        try:
+            mime = listing.fetch_mime(mailbox, row.url)
+        except guards.TooLarge as error:
+            mime = error
+        outcome = decide.for_message(row, mime, user=mailbox.address,
+                                     existing=target.get(row.uid))
+        if isinstance(outcome, decide.Skip):
+            _problem(result, outcome.uid, outcome.reason, warning=outcome.warning)
+        elif isinstance(outcome, decide.Reply):
+            written = target.record_reply(outcome.uid, outcome.text, address=mailbox.address)
+            if written.outcome == "updated":
+                result.written += 1
+            else:
+                _problem(result, outcome.uid, written.reason)
+        else:
+            _write(target, mailbox.address, [outcome.pulled], result)
