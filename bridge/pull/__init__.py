@@ -11,5 +11,10 @@ parts, each with one job:
 - `guards`: pure; what is refused or trimmed, with the one-line reason that is logged.
 - `answers`: pure; a PARTSTAT change in the client → the OWA command that answers it, and the
   step table of the journaled ``answer`` operation.
+- `decide`: pure; the decision table for one Inbox message (request, update, cancellation,
+  reply, and every bad input), in SEQUENCE order.
+- `owa_answer`: the three Exchange requests of an answer (locate, count, ``GET ?Cmd=``).
 - `into_caldav`: writes pulled events into Radicale's storage inside ``bridge_write()``.
+- `mailbox_pass`: one mailbox's pass, tying the above together (`PullMemory` is what the state
+  must keep between passes).
 """

@@ -4,9 +4,9 @@ Rules kept here (issue 10, "Bad input"): each case below gets one clear log line
 logs `Verdict.reason`, without a traceback) and a status entry; nothing else is affected and
 nothing is sent, because a pull never sends.
 
-- A MIME body over `MAX_MIME_BYTES` (a 5 MB invitation) is not parsed; the event is built from
-  the SEARCH row's properties instead (`listing.row_event`), so the invitation is not lost,
-  only its long description.
+- A MIME body over `MAX_MIME_BYTES` (a 5 MB invitation) is not parsed; `decide` builds the
+  event from the SEARCH row's properties instead (`listing.row_calendar`), so the invitation is
+  not lost, only its long description.
 - More than `MAX_ATTENDEES` attendees (2,000): the event keeps the organizer and the user's own
   ATTENDEE line only; the count goes into the note.
 - A request whose UID is one of the user's own events (not pulled, and not organized by the
