@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 import icalendar
 import pytest
 
+from bridge.exchange import errors
 from bridge.exchange.http import Credentials, ExchangeSession, SessionConfig
 from bridge.exchange.mailbox import Mailbox
 from bridge.pull import answers, contenttag, listing, mapping, owa_answer
@@ -218,3 +219,29 @@ def test_update_moves_the_event_and_resets_the_answer_then_cancel_marks_it(
     cancelled = event_of(pull_newest(update.text).text)
     assert str(cancelled["STATUS"]) == "CANCELLED"
     assert cancelled.decoded("DTSTART") == moved_to
+
+
+@pytest.mark.parametrize("sim", ["basic"], indirect=True)
+@pytest.mark.parametrize("acted", [True, False], ids=["lost-answer", "lost-request"])
+def test_a_dropped_answer_is_recovered_from_sent_items_exactly_once(
+        sim: RunningSimulator, acted: bool) -> None:
+    """The connection drops on `GET ?Cmd=accept`, after Exchange acted (lost answer) or before
+    (lost request): recovery reads the Sent Items count and sends again only in the second
+    case. bob ends with exactly one Resp.Pos either way."""
+    with logged_in(sim, "bob") as bob:
+        _, uid = send_meeting(bob, sim.base_url, "bob", "weekly", to="alice@example.com")
+    alice = client(sim)
+    target = owa_answer.locate_request(alice, uid)
+    assert target is not None
+    before = owa_answer.count_replies(alice, uid)  # journaled as `replies_counted`
+    sim.app.faults.add(r"(?i)cmd=accept", drop=True, after=acted)
+    with pytest.raises(errors.TransportError):
+        owa_answer.send_answer(alice, target, "accept")  # never retried by the session
+    decision = answers.recover("replies_counted", before, owa_answer.count_replies(alice, uid))
+    assert decision.send is not acted
+    if decision.send:
+        again = owa_answer.locate_request(alice, uid)
+        assert again is not None
+        owa_answer.send_answer(alice, again, "accept")
+    replies = [r.message_class for r in listing.inbox_rows(client(sim, "bob")) if r.uid == uid]
+    assert replies == ["IPM.Schedule.Meeting.Resp.Pos"]
