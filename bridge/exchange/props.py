@@ -24,6 +24,11 @@ Appointment (reference §2.1 table = KB 308373 / SDK sample, unless noted)::
     calendar:uid, calendar:sequence       uid; SEQUENCE as int (sequence: inferred from the
                                           content-class property list)
     calendar:rrule                        mv.string (§4.6); exdate / rdate mv.dateTime.tz
+    calendar:timezone                     a series only: the VTIMEZONE it expands in (§4.5;
+                                          `bridge.vtimezone`): the meeting's zone, for all-day
+                                          and floating series the configured ``zone``. RRULE
+                                          BYDAY/BYMONTHDAY are thus local; UNTIL, EXDATE and
+                                          RDATE are instants of local times
     mailheader:to / cc / bcc              required / optional / resources and rooms (seed: "to:
                                           -> required, cc: -> optional, bcc: -> resources"),
                                           comma-separated, display names always quoted
@@ -50,6 +55,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from email.headerregistry import Address
 from email.utils import getaddresses, quote
 from typing import Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bridge.exchange.webdav import (
     NS_CALENDAR,
@@ -71,6 +77,7 @@ from bridge.meeting import (
     Sensitivity,
     parse_address,
 )
+from bridge.vtimezone import vtimezone_text
 
 __all__ = [
     "APPOINTMENT_OPTIONAL_PROPS",
@@ -107,6 +114,7 @@ REMINDEROFFSET: Final = NS_CALENDAR + "reminderoffset"
 UID: Final = NS_CALENDAR + "uid"
 SEQUENCE: Final = NS_CALENDAR + "sequence"
 RRULE: Final = NS_CALENDAR + "rrule"
+TIMEZONE: Final = NS_CALENDAR + "timezone"
 EXDATE: Final = NS_CALENDAR + "exdate"
 RDATE: Final = NS_CALENDAR + "rdate"
 ORGANIZER: Final = NS_CALENDAR + "organizer"
@@ -156,6 +164,7 @@ APPOINTMENT_PROPS: Final[tuple[str, ...]] = (
     RRULE,
     EXDATE,
     RDATE,
+    TIMEZONE,
     SENSITIVITY,
     KEYWORDS,
     FINVITED,
@@ -171,6 +180,7 @@ APPOINTMENT_OPTIONAL_PROPS: Final[tuple[str, ...]] = (
     RRULE,
     EXDATE,
     RDATE,
+    TIMEZONE,
     KEYWORDS,
 )
 """Written only when the meeting has a value; an update must remove the ones it no longer sets."""
@@ -278,6 +288,25 @@ def _instant(value: datetime | date, zone: tzinfo | None) -> datetime:
     return midnight.astimezone(UTC)
 
 
+def series_zone_name(meeting: Meeting, zone: tzinfo | None) -> str:
+    """The IANA zone a series expands in: its own, else (all-day, floating, UTC-less) the
+    configured `zone`, else UTC."""
+    if meeting.tzid and not meeting.all_day:
+        return meeting.tzid
+    if isinstance(zone, ZoneInfo):
+        return zone.key
+    return meeting.tzid or "UTC"
+
+
+def series_vtimezone(meeting: Meeting, zone: tzinfo | None) -> str:
+    """The VTIMEZONE text of `series_zone_name`, right for the year the series starts."""
+    name = series_zone_name(meeting, zone)
+    try:
+        return vtimezone_text(name, meeting.start.year)
+    except (ZoneInfoNotFoundError, ValueError):  # Meeting.tzid is IANA; an old snapshot may not be
+        return vtimezone_text("UTC", meeting.start.year)
+
+
 def _meeting_status(meeting: Meeting) -> str:
     status = meeting.status.strip().upper()
     return status if status in _MEETING_STATUSES else "CONFIRMED"
@@ -312,6 +341,8 @@ def _calendar_props(
     }
     if meeting.reminder_minutes is not None:
         props[REMINDEROFFSET] = meeting.reminder_minutes * 60
+    if meeting.is_recurring:
+        props[TIMEZONE] = series_vtimezone(meeting, zone)
     if meeting.rrule:
         props[RRULE] = [_clean(rule) for rule in meeting.rrule]
     if meeting.exdates:

@@ -22,6 +22,7 @@ from bridge.meeting import (
     MeetingError,
     Sensitivity,
 )
+from bridge.vtimezone import vtimezone_text
 
 BERLIN = ZoneInfo("Europe/Berlin")
 OWNER = "testuser@example.com"
@@ -99,6 +100,7 @@ def test_appointment_props_for_a_meeting() -> None:
         "urn:schemas:calendar:sequence": 2,
         "urn:schemas:calendar:rrule": ["FREQ=WEEKLY;COUNT=3"],
         "urn:schemas:calendar:exdate": [datetime(2026, 12, 17, 14, 0, tzinfo=UTC)],
+        "urn:schemas:calendar:timezone": vtimezone_text("UTC", 2026),
         "urn:schemas:mailheader:to": (
             '"Alice \\"Al\\" Required, PhD" <alice@example.com>, carol@example.com'
         ),
