@@ -1,0 +1,115 @@
+"""Recurring meetings arrive on Exchange as the client meant them (issue 9, the bridge side).
+
+The user's CalDAV client writes a series; calbridge sends it; the test reads back what Exchange
+then serves (GET with ``Translate: f``) of the organizer's appointment and of the request in the
+attendee's Inbox, and expands it with recurring-ical-events, exactly as it expands the client's own
+text. Both must give the same occurrences, in UTC. Nothing here asks the simulator or calbridge
+what to expect.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import icalendar
+import pytest
+
+# Until the zone-faithful simulator (branch simrec) and its test extra are on main.
+pytest.importorskip("exchange_sim.zones")
+recurring_ical_events = pytest.importorskip("recurring_ical_events")
+
+from tests.e2e import ics
+from tests.e2e.conftest import UID, Bridge
+
+Span = tuple[datetime, datetime]
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    tzid: str
+    start: str  # local wall clock, YYYYMMDDTHHMMSS
+    hours: float
+    rule: str
+    first: str  # window, ISO dates (UTC)
+    last: str
+    extra: tuple[str, ...] = ()
+
+    @property
+    def window(self) -> Span:
+        return (datetime.fromisoformat(self.first).replace(tzinfo=UTC),
+                datetime.fromisoformat(self.last).replace(tzinfo=UTC))
+
+    def text(self, *overrides: str) -> str:
+        end = datetime.strptime(self.start, "%Y%m%dT%H%M%S") + timedelta(hours=self.hours)
+        master = ics.event(
+            f"series-{self.name}", ics.BOB, f"RRULE:{self.rule}", *self.extra,
+            start=f"DTSTART;TZID={self.tzid}:{self.start}",
+            end=f"DTEND;TZID={self.tzid}:{end:%Y%m%dT%H%M%S}", summary=f"Series {self.name}")
+        return ics.calendar(master, *overrides)
+
+
+CASES = [
+    Series("berlin-march", "Europe/Berlin", "20260309T090000", 1, "FREQ=WEEKLY;COUNT=6",
+           "2026-03-08", "2026-04-16"),
+    Series("new-york-november", "America/New_York", "20261027T170000", 1,
+           "FREQ=DAILY;COUNT=10", "2026-10-26", "2026-11-07"),
+    Series("kolkata-mo-we", "Asia/Kolkata", "20260302T040000", 1,
+           "FREQ=WEEKLY;BYDAY=MO,WE;COUNT=8", "2026-03-01", "2026-03-28"),
+    Series("los-angeles-tu-th", "America/Los_Angeles", "20260303T190000", 1.5,
+           "FREQ=WEEKLY;BYDAY=TU,TH;COUNT=8", "2026-03-02", "2026-03-29"),
+    Series("exdate-after-dst", "Europe/Berlin", "20260316T090000", 1, "FREQ=WEEKLY;COUNT=5",
+           "2026-03-15", "2026-04-20", ("EXDATE;TZID=Europe/Berlin:20260406T090000",)),
+    Series("month-end", "Europe/Berlin", "20260131T150000", 2,
+           "FREQ=MONTHLY;BYMONTHDAY=-1;COUNT=5", "2026-01-30", "2026-06-01"),
+    Series("until-local", "Europe/Berlin", "20260309T090000", 1,
+           "FREQ=WEEKLY;UNTIL=20260406T070000Z", "2026-03-08", "2026-04-16"),
+]
+
+
+def occurrences(text: str, window: Span) -> list[Span]:
+    """What recurring-ical-events expands from an iCalendar text, in UTC, sorted; a cancelled
+    occurrence does not take place (RFC 5545 3.8.1.11)."""
+    found = recurring_ical_events.of(icalendar.Calendar.from_ical(text)).between(*window)
+    return sorted((e["DTSTART"].dt.astimezone(UTC), e["DTEND"].dt.astimezone(UTC))
+                  for e in found if str(e.get("STATUS", "")).upper() != "CANCELLED")
+
+
+def served(bridge: Bridge, href: str) -> str:
+    """The iCalendar Exchange serves for an item (GET, ``Translate: f``)."""
+    answer = bridge.exchange.session.get(href, headers={"Translate": "f"})
+    assert answer.status_code == 200, answer.text
+    message = email.message_from_bytes(answer.content, policy=email.policy.default)
+    for part in message.walk():
+        if part.get_content_type() == "text/calendar":
+            return str(part.get_content())
+    raise AssertionError("no text/calendar part")
+
+
+def item_of(bridge: Bridge, alias: str, uid: str, folder: str = "Calendar") -> str:
+    def find() -> str | None:
+        for item in bridge.exchange.items(alias, folder):
+            if item.get(UID) == uid:
+                return str(item["href"])
+        return None
+
+    href = bridge.exchange.wait_for(find)
+    assert isinstance(href, str)
+    return href
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_a_series_arrives_in_its_local_time(bridge: Bridge, case: Series) -> None:
+    original = case.text()
+    wanted = occurrences(original, case.window)
+    assert wanted
+    bridge.calendar().save_event(original)
+    bridge.sync()
+    uid = f"series-{case.name}"
+    # the organizer's appointment and the request in the attendee's Inbox
+    for alias, folder in (("alice", "Calendar"), ("bob", "Inbox")):
+        got = occurrences(served(bridge, item_of(bridge, alias, uid, folder)), case.window)
+        assert got == wanted, alias
