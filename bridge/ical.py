@@ -6,9 +6,14 @@ UID in a text yields exactly one `ParsedEvent`, which holds one of three outcome
 - `meeting`: the event as a validated `Meeting`;
 - `error`: a short reason when the event is broken or asks for something Exchange 2003 cannot
   hold (unknown time zone, attendee without an e-mail address, hourly recurrence, ...);
-- `skipped`: a reason when the event is valid but cannot be expressed yet (a series with
-  modified occurrences, RECURRENCE-ID), so that it is never half-synced; a calendar object that
+- `skipped`: a reason when the event is valid but cannot be expressed (modified occurrences,
+  RECURRENCE-ID, without their series), so that it is never half-synced; a calendar object that
   holds only a task or a journal (VTODO/VJOURNAL) is skipped too: they are not synced.
+
+A series and its RECURRENCE-ID overrides are one `Meeting` (`Meeting.overrides`); an override
+must name an occurrence of the series (`occurrences.occurs`, bounded), one override per
+occurrence, and RANGE=THISANDFUTURE is refused with a reason (Exchange 2003 has no such
+exception; clients split the series instead).
 
 A meeting that reads well is then fitted to what Exchange 2003 can hold (`fit.fit`): long text
 trimmed with a note, dates outside 1601–4500, oversized reminders and too many attendees refused
@@ -36,7 +41,7 @@ import functools
 import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, available_timezones
@@ -62,9 +67,11 @@ from bridge.meeting import (
     BusyStatus,
     Meeting,
     MeetingError,
+    Override,
     Sensitivity,
     parse_address,
 )
+from bridge.occurrences import occurs
 from bridge.screen import DOOR, screen_vtimezone_rule
 from bridge.timezones import WINDOWS_ZONES, windows_to_iana
 
@@ -569,6 +576,49 @@ def _meeting(event: Event, source: _Source) -> Meeting:
     )
 
 
+def _override(event: Event, source: _Source, master: Meeting) -> Override:
+    """One RECURRENCE-ID VEVENT of `master`, which must name one of the series' occurrences."""
+    found = _moment(event, "RECURRENCE-ID", source)
+    assert found is not None  # only VEVENTs with a RECURRENCE-ID come here
+    rid, _ = found
+    shown = rid.isoformat()
+    if str(_one(event, "RECURRENCE-ID").params.get("RANGE", "")).upper() == "THISANDFUTURE":
+        raise _Reject(f"the change of {shown} and all later occurrences (RANGE=THISANDFUTURE) "
+                      "cannot be expressed on Exchange 2003; split the series instead")
+    if not master.is_recurring:
+        raise _Reject(f"a modified occurrence ({shown}) of an event that does not recur")
+    if not occurs(master, rid):
+        raise _Reject(f"the modified occurrence {shown} (RECURRENCE-ID) matches no occurrence "
+                      "of the series")
+    start_found = _moment(event, "DTSTART", source)
+    start = start_found[0] if start_found is not None else rid
+    end_found = _moment(event, "DTEND", source)
+    if end_found is not None:
+        end = end_found[0]
+    elif (duration := _one(event, "DURATION")) is not None:
+        end = _add_duration(start, duration.dt, not isinstance(start, datetime))
+    else:  # the series' length
+        end = start + _length(master)
+    return Override(
+        recurrence_id=rid,
+        start=start,
+        end=end,
+        summary=_text(event, "SUMMARY"),
+        location=_text(event, "LOCATION"),
+        description=_text(event, "DESCRIPTION"),
+        attendees=_attendees(event),
+        status=_text(event, "STATUS").strip().upper() or "CONFIRMED",
+        sequence=int(sequence) if (sequence := _one(event, "SEQUENCE")) is not None else 0,
+    )
+
+
+def _length(meeting: Meeting) -> timedelta:
+    start, end = meeting.start, meeting.end
+    if isinstance(start, datetime) and isinstance(end, datetime):
+        return end - start
+    return timedelta(days=end.toordinal() - start.toordinal())
+
+
 @dataclass
 class _Group:
     """The VEVENTs of one UID (a master and its overrides), or the reason they could not be read."""
@@ -600,18 +650,17 @@ def _outcome(group: _Group) -> ParsedEvent:
                 "series cannot be expressed on Exchange 2003 yet"
             )
             return ParsedEvent(uid, None, None, reason, raw)
-        meeting = fit(_meeting(masters[0], group.source))
+        meeting = _meeting(masters[0], group.source)
+        if overrides:
+            found = [_override(e, group.source, meeting) for e in group.events
+                     if "RECURRENCE-ID" in e]
+            meeting = replace(meeting, overrides=tuple(found))
+        meeting = fit(meeting)
     except (_Reject, MeetingError, Unfit) as exc:
         return ParsedEvent(uid, None, str(exc), None, raw)
     except Exception as exc:  # icalendar or dateutil choked on something unforeseen
         reason = f"cannot read this event ({type(exc).__name__}: {_show(exc, 120)})"
         return ParsedEvent(uid, None, reason, None, raw)
-    if overrides:
-        reason = (
-            f"recurring series with {_plural(overrides, 'modified occurrence')} "
-            "(RECURRENCE-ID) cannot be expressed on Exchange 2003 yet"
-        )
-        return ParsedEvent(uid, None, None, reason, raw)
     return ParsedEvent(uid, meeting, None, None, raw)
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "BusyStatus",
     "Meeting",
     "MeetingError",
+    "Override",
     "Sensitivity",
     "normalize_address",
     "parse_address",
@@ -137,6 +138,60 @@ class Attendee:
 
 
 @dataclass(frozen=True)
+class Override:
+    """One changed or cancelled occurrence of a series: a RECURRENCE-ID VEVENT.
+
+    `recurrence_id` is the occurrence's original start (same kind as the series' DTSTART); the
+    other fields are the occurrence's own. ``status`` CANCELLED means it does not take place.
+    """
+
+    recurrence_id: datetime | date
+    start: datetime | date
+    end: datetime | date
+    summary: str = ""
+    location: str = ""
+    description: str = ""
+    attendees: tuple[Attendee, ...] = ()
+    status: str = "CONFIRMED"
+    sequence: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("recurrence_id", "start", "end"):
+            value = getattr(self, name)
+            if isinstance(value, datetime) and value.tzinfo is None:
+                raise MeetingError(f"an override's {name} must be aware (got {value!r})")
+        if isinstance(self.start, datetime) != isinstance(self.end, datetime):
+            raise MeetingError("an override's start and end must be of one kind")
+        if _stamp(self.end) < _stamp(self.start):
+            raise MeetingError("an override ends before it starts")
+
+    @property
+    def cancelled(self) -> bool:
+        return self.status.strip().upper() == "CANCELLED"
+
+    @property
+    def key(self) -> str:
+        """The occurrence it replaces, as comparable text (an instant in UTC, or a date)."""
+        return _stamp(self.recurrence_id)
+
+    def meaningful_fields(self, organizer: str | None) -> dict[str, object]:
+        return {
+            "recurrence_id": self.key,
+            "start": _stamp(self.start),
+            "end": _stamp(self.end),
+            "summary": self.summary,
+            "location": self.location,
+            "description": self.description,
+            "attendees": sorted(
+                [a.email, a.role.value, a.kind.value]
+                for a in self.attendees
+                if a.email != organizer
+            ),
+            "status": self.status,
+        }
+
+
+@dataclass(frozen=True)
 class Meeting:
     """One event. `start`/`end` are aware datetimes, or dates when `all_day` is true.
 
@@ -159,8 +214,8 @@ class Meeting:
     rrule: tuple[str, ...] = ()
     rdates: tuple[datetime | date, ...] = ()
     exdates: tuple[datetime | date, ...] = ()
-    # RECURRENCE-IDs of overridden occurrences (not expressible on Exchange yet)
-    overrides: tuple[str, ...] = ()
+    # changed and cancelled occurrences of a series (RECURRENCE-ID), sorted by recurrence id
+    overrides: tuple[Override, ...] = ()
     busy_status: BusyStatus = BusyStatus.BUSY
     sensitivity: Sensitivity = Sensitivity.PUBLIC
     categories: tuple[str, ...] = ()
@@ -187,6 +242,16 @@ class Meeting:
             object.__setattr__(self, "organizer", normalize_address(self.organizer))
         if self.sequence < 0:
             raise MeetingError("SEQUENCE must not be negative")
+        if self.overrides:
+            if not self.is_recurring:
+                raise MeetingError("modified occurrences (RECURRENCE-ID) of an event that does "
+                                   "not recur")
+            keys = [o.key for o in self.overrides]
+            if len(set(keys)) != len(keys):
+                twice = sorted({k for k in keys if keys.count(k) > 1})[0]
+                raise MeetingError(f"two modified occurrences (RECURRENCE-ID) for {twice}")
+            object.__setattr__(self, "overrides", tuple(sorted(self.overrides,
+                                                               key=lambda o: o.key)))
 
     # -- views -------------------------------------------------------------------------------
 
@@ -242,7 +307,7 @@ class Meeting:
             "rrule": sorted(self.rrule),
             "rdates": sorted(_stamp(d) for d in self.rdates),
             "exdates": sorted(_stamp(d) for d in self.exdates),
-            "overrides": sorted(self.overrides),
+            "overrides": [o.meaningful_fields(self.organizer) for o in self.overrides],
             "busy_status": self.busy_status.value,
             "sensitivity": self.sensitivity.value,
             "categories": sorted(self.categories),

@@ -16,7 +16,15 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bridge.meeting import Attendee, AttendeeKind, AttendeeRole, BusyStatus, Meeting, Sensitivity
+from bridge.meeting import (
+    Attendee,
+    AttendeeKind,
+    AttendeeRole,
+    BusyStatus,
+    Meeting,
+    Override,
+    Sensitivity,
+)
 
 __all__ = ["decode_meeting", "encode_meeting"]
 
@@ -39,6 +47,10 @@ def decode_meeting(text: str) -> Meeting:
         raw = data[f.name]
         if f.name == "attendees":
             value: Any = tuple(_decode_attendee(a) for a in raw)
+        elif f.name == "overrides":
+            # Before calbridge sent overrides, a snapshot held their RECURRENCE-IDs as strings,
+            # always none (such a series was never sent): only objects are overrides.
+            value = tuple(_decode_override(o) for o in raw if isinstance(o, dict))
         elif f.name == "busy_status":
             value = BusyStatus(raw)
         elif f.name == "sensitivity":
@@ -56,8 +68,8 @@ def _encode_value(value: object) -> Any:
         return {"$datetime": value.isoformat(), "$tz": _zone_name(value)}
     if isinstance(value, date):
         return {"$date": value.isoformat()}
-    if isinstance(value, Attendee):
-        return {f.name: _encode_value(getattr(value, f.name)) for f in fields(Attendee)}
+    if isinstance(value, Attendee | Override):
+        return {f.name: _encode_value(getattr(value, f.name)) for f in fields(value)}
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, tuple | list):
@@ -105,3 +117,16 @@ def _decode_attendee(raw: Mapping[str, Any]) -> Attendee:
     if "kind" in kwargs:
         kwargs["kind"] = AttendeeKind(kwargs["kind"])
     return Attendee(**kwargs)
+
+
+def _decode_override(raw: Mapping[str, Any]) -> Override:
+    known = {f.name for f in fields(Override)}
+    kwargs: dict[str, Any] = {}
+    for key, item in raw.items():
+        if key not in known:
+            continue
+        if key == "attendees":
+            kwargs[key] = tuple(_decode_attendee(a) for a in item)
+        else:
+            kwargs[key] = _decode_value(item)
+    return Override(**kwargs)

@@ -544,23 +544,62 @@ def test_recurrence_exchange_cannot_express_is_an_error(line: str, message: str)
     assert message in error_of(line)
 
 
-def test_series_with_overridden_occurrences_is_skipped() -> None:
-    master = vevent("RRULE:FREQ=WEEKLY;COUNT=5", "SUMMARY:Weekly", uid="series@x")
+def test_series_with_overridden_occurrences_is_one_meeting() -> None:
+    master = vevent("RRULE:FREQ=WEEKLY;COUNT=5", "DTEND:20240304T100000Z", "SUMMARY:Weekly",
+                    uid="series@x")
     moved = vevent(
-        "RECURRENCE-ID:20240311T090000Z", "SUMMARY:Weekly (moved)", uid="series@x",
-        start="DTSTART:20240311T140000Z",
+        "RECURRENCE-ID:20240311T090000Z", "SUMMARY:Weekly (moved)",
+        "ATTENDEE:mailto:dora@x.org", uid="series@x", start="DTSTART:20240311T140000Z",
     )
     cancelled = vevent(
         "RECURRENCE-ID:20240318T090000Z", "STATUS:CANCELLED", uid="series@x",
         start="DTSTART:20240318T090000Z",
     )
     [result] = parse_calendar(ics(master, moved, cancelled))
-    assert result.uid == "series@x" and result.meeting is None and result.error is None
-    assert result.skipped == (
-        "recurring series with 2 modified occurrences (RECURRENCE-ID) "
-        "cannot be expressed on Exchange 2003 yet"
-    )
+    assert result.error is None and result.skipped is None and result.meeting is not None
+    first, second = result.meeting.overrides
+    assert first.recurrence_id == datetime(2024, 3, 11, 9, tzinfo=UTC)
+    assert (first.start, first.end) == (datetime(2024, 3, 11, 14, tzinfo=UTC),
+                                         datetime(2024, 3, 11, 15, tzinfo=UTC))  # series' hour
+    assert first.summary == "Weekly (moved)" and not first.cancelled
+    assert [a.email for a in first.attendees] == ["dora@x.org"]
+    assert second.cancelled and second.recurrence_id == datetime(2024, 3, 18, 9, tzinfo=UTC)
     assert result.raw.count("BEGIN:VEVENT") == 3  # stored whole, never half
+
+
+def series_error(*overrides: str, rule: str = "RRULE:FREQ=WEEKLY;COUNT=5") -> str:
+    master = vevent(rule, uid="series@x")
+    [result] = parse_calendar(ics(master, *overrides))
+    assert result.meeting is None and result.error, result
+    return result.error
+
+
+def test_an_override_that_names_no_occurrence_is_an_error() -> None:
+    stray = vevent("RECURRENCE-ID:20240312T090000Z", uid="series@x",
+                   start="DTSTART:20240312T100000Z")
+    assert "matches no occurrence of the series" in series_error(stray)
+    beyond = vevent("RECURRENCE-ID:20240408T090000Z", uid="series@x")  # COUNT=5 ends 04-01
+    assert "matches no occurrence" in series_error(beyond)
+
+
+def test_two_overrides_of_one_occurrence_are_an_error() -> None:
+    one = vevent("RECURRENCE-ID:20240311T090000Z", "SUMMARY:a", uid="series@x")
+    two = vevent("RECURRENCE-ID:20240311T090000Z", "SUMMARY:b", uid="series@x")
+    assert "two modified occurrences (RECURRENCE-ID) for 20240311T090000Z" in series_error(one, two)
+
+
+def test_an_override_of_a_single_event_and_thisandfuture_are_errors() -> None:
+    single = vevent(uid="one@x")
+    moved = vevent("RECURRENCE-ID:20240304T090000Z", uid="one@x", start="DTSTART:20240304T1000Z")
+    [result] = parse_calendar(ics(single, moved))
+    assert result.error and "does not recur" in result.error
+    future = vevent("RECURRENCE-ID;RANGE=THISANDFUTURE:20240311T090000Z", uid="series@x")
+    assert "RANGE=THISANDFUTURE" in series_error(future)
+
+
+def test_an_override_far_beyond_a_huge_series_is_found_missing_quickly() -> None:
+    stray = vevent("RECURRENCE-ID:40000101T090000Z", uid="series@x")
+    assert "matches no occurrence" in series_error(stray, rule="RRULE:FREQ=DAILY;COUNT=1000000000")
 
 
 def test_broken_master_of_a_series_is_an_error_not_a_skip() -> None:
@@ -737,11 +776,12 @@ def test_parse_event_expects_exactly_one_uid() -> None:
     assert two.uid is None and two.error == "expected one event, found 2 (UIDs 'a@x', 'b@x')"
 
 
-def test_parse_event_of_a_series_with_overrides_is_one_skipped_event() -> None:
+def test_parse_event_of_a_series_with_overrides_is_one_event() -> None:
     master = vevent("RRULE:FREQ=DAILY;COUNT=3", uid="s@x")
-    moved = vevent("RECURRENCE-ID:20240305T090000Z", uid="s@x", start="DTSTART:20240305T1000Z")
+    moved = vevent("RECURRENCE-ID:20240305T090000Z", uid="s@x", start="DTSTART:20240305T100000Z")
     result = parse_event(ics(master, moved))
-    assert result.uid == "s@x" and result.skipped and result.meeting is None
+    assert result.uid == "s@x" and result.skipped is None and result.meeting is not None
+    assert len(result.meeting.overrides) == 1
 
 
 def test_parsed_event_is_a_frozen_value() -> None:

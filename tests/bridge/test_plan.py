@@ -479,8 +479,8 @@ class PlannerMachine(RuleBasedStateMachine):
     def make_inexpressible(self, uid: str) -> None:
         current = self._current(uid)
         if current is not None:
-            self._put(replace(current, overrides=("20250310T090000Z",)),
-                      skipped="overridden occurrences")
+            self._put(replace(current, summary=current.summary + " (hourly)"),
+                      skipped="a rule Exchange 2003 cannot hold")
 
     # -- the world
 
