@@ -40,7 +40,7 @@ import contextlib
 import functools
 import itertools
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, NamedTuple
@@ -74,6 +74,7 @@ from bridge.meeting import (
 from bridge.occurrences import occurs
 from bridge.screen import DOOR, screen_vtimezone_rule
 from bridge.timezones import WINDOWS_ZONES, windows_to_iana
+from bridge.vtimezone import vtimezone_text
 
 __all__ = ["PRODID", "ParsedEvent", "parse_calendar", "parse_event", "to_ical", "windows_to_iana"]
 
@@ -279,7 +280,7 @@ def _zone_shape(component: Timezone) -> str | None:
     for observance in observances:
         for rule in _all(observance, "RRULE"):
             rules += 1
-            text = rule.to_ical().decode() if isinstance(rule, vRecur) else str(rule)
+            text = _ical_text(rule) if isinstance(rule, vRecur) else str(rule)
             reason = screen_vtimezone_rule(text)
             if reason is not None:
                 return reason
@@ -289,6 +290,11 @@ def _zone_shape(component: Timezone) -> str | None:
 
 
 # -- reading properties ----------------------------------------------------------------------
+
+
+def _ical_text(value: Any) -> str:
+    """A property value's iCalendar text (icalendar's ``to_ical`` is untyped)."""
+    return str(value.to_ical().decode())
 
 
 def _all(component: Component, name: str) -> list[Any]:
@@ -375,7 +381,7 @@ def _param(prop: Any, name: str) -> str:
     return _clean(str(prop.params.get(name, ""))).strip()
 
 
-def _attendees(event: Event) -> tuple[Attendee, ...]:
+def _attendees(event: Component) -> tuple[Attendee, ...]:
     found: dict[str, Attendee] = {}
     for prop in _all(event, "ATTENDEE"):
         email = _address(prop, "attendee")
@@ -391,7 +397,7 @@ def _attendees(event: Event) -> tuple[Attendee, ...]:
     return tuple(found.values())
 
 
-def _categories(event: Event) -> tuple[str, ...]:
+def _categories(event: Component) -> tuple[str, ...]:
     found: dict[str, None] = {}
     for prop in _all(event, "CATEGORIES"):
         for item in getattr(prop, "cats", [prop]):
@@ -401,7 +407,7 @@ def _categories(event: Event) -> tuple[str, ...]:
     return tuple(found)
 
 
-def _busy_status(event: Event) -> BusyStatus:
+def _busy_status(event: Component) -> BusyStatus:
     """TRANSP:TRANSPARENT → FREE; else Outlook's X-MICROSOFT-CDO-BUSYSTATUS; else BUSY.
 
     STATUS:TENTATIVE says the meeting itself is unsure, not that the time is; it stays BUSY.
@@ -412,7 +418,7 @@ def _busy_status(event: Event) -> BusyStatus:
     return _BUSY.get(cdo, BusyStatus.BUSY)
 
 
-def _reminder(event: Event) -> int | None:
+def _reminder(event: Component) -> int | None:
     """Minutes before the start of the first DISPLAY/AUDIO alarm that fires at or before it."""
     for alarm in event.subcomponents:
         if alarm.name != "VALARM":
@@ -433,20 +439,20 @@ def _reminder(event: Event) -> int | None:
 _EXPRESSIBLE_FREQ = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
 
 
-def _rrules(event: Event, start: date, target: tzinfo) -> tuple[str, ...]:
+def _rrules(event: Component, start: date, target: tzinfo) -> tuple[str, ...]:
     rules: list[str] = []
     for prop in _all(event, "RRULE"):
         if not isinstance(prop, vRecur):
             raise _Reject(f"RRULE has an invalid value {_show(prop)}")
-        recur = vRecur.from_ical(prop.to_ical().decode())
+        recur = vRecur.from_ical(_ical_text(prop))
         freq = [str(f).upper() for f in recur.get("FREQ", [])]
         if len(freq) != 1:
-            raise _Reject(f"RRULE {_show(prop.to_ical().decode())} has no valid FREQ")
+            raise _Reject(f"RRULE {_show(_ical_text(prop))} has no valid FREQ")
         if freq[0] not in _EXPRESSIBLE_FREQ:
-            raise _Reject(f"RRULE {_show(prop.to_ical().decode())} cannot be expressed on Exchange")
+            raise _Reject(f"RRULE {_show(_ical_text(prop))} cannot be expressed on Exchange")
         if recur.get("UNTIL"):
             recur["UNTIL"] = [_until(recur["UNTIL"][0], start, target)]
-        text = recur.to_ical().decode()
+        text = _ical_text(recur)
         dtstart = start if isinstance(start, datetime) else datetime.combine(start, time())
         try:
             rrulestr(text, dtstart=dtstart)
@@ -471,7 +477,7 @@ def _until(until: date, start: date, target: tzinfo) -> date:
     return until.astimezone(UTC)
 
 
-def _dates(event: Event, name: str, source: _Source, start: date, target: tzinfo) -> list[date]:
+def _dates(event: Component, name: str, source: _Source, start: date, target: tzinfo) -> list[date]:
     """All values of every RDATE/EXDATE property, of the same kind as DTSTART, in its zone."""
     values: list[date] = []
     for prop in _all(event, name):
@@ -488,7 +494,7 @@ def _dates(event: Event, name: str, source: _Source, start: date, target: tzinfo
     return values
 
 
-def _uid(event: Event) -> str | None:
+def _uid(event: Component) -> str | None:
     value = event.get("UID")
     if isinstance(value, list):
         value = value[0]
@@ -499,7 +505,7 @@ def _uid(event: Event) -> str | None:
 # -- one event -------------------------------------------------------------------------------
 
 
-def _meeting(event: Event, source: _Source) -> Meeting:
+def _meeting(event: Component, source: _Source) -> Meeting:
     """Convert one VEVENT (a single event or the master of a series)."""
     unreadable = [msg for prop, msg in getattr(event, "errors", []) if prop is None]
     if unreadable:
@@ -576,7 +582,7 @@ def _meeting(event: Event, source: _Source) -> Meeting:
     )
 
 
-def _override(event: Event, source: _Source, master: Meeting) -> Override:
+def _override(event: Component, source: _Source, master: Meeting) -> Override:
     """One RECURRENCE-ID VEVENT of `master`, which must name one of the series' occurrences."""
     found = _moment(event, "RECURRENCE-ID", source)
     assert found is not None  # only VEVENTs with a RECURRENCE-ID come here
@@ -625,7 +631,7 @@ class _Group:
 
     uid: str | None
     source: _Source
-    events: list[Event] = field(default_factory=list)
+    events: list[Component] = field(default_factory=list)
     unreadable: tuple[str, str] | None = None  # (error, the VCALENDAR text that failed)
 
 
@@ -664,7 +670,7 @@ def _outcome(group: _Group) -> ParsedEvent:
     return ParsedEvent(uid, meeting, None, None, raw)
 
 
-def _raw(events: list[Event], source: _Source) -> str:
+def _raw(events: list[Component], source: _Source) -> str:
     """A VCALENDAR with just these VEVENTs and the source's VTIMEZONEs they refer to."""
     try:
         out = Calendar()
@@ -703,18 +709,20 @@ def _floating_zone(default_tz: str) -> _Zone:
 
 def _add_timezones(source: _Source, component: Component) -> None:
     for tz in component.walk("VTIMEZONE"):
-        if "TZID" in tz:
+        if isinstance(tz, Timezone) and "TZID" in tz:
             source.vtimezones.setdefault(str(tz["TZID"]).strip(), tz)
 
 
-def _components(parsed: list[Component], floating: _Zone) -> Iterator[tuple[Event, _Source]]:
+def _components(
+    parsed: Sequence[Component], floating: _Zone
+) -> Iterator[tuple[Component, _Source]]:
     for top in parsed:
         if top.name == "VEVENT":  # a bare VEVENT without VCALENDAR: tolerated
             yield top, _Source(None, floating)
             continue
         if top.name != "VCALENDAR":
             continue
-        source = _Source(top, floating)
+        source = _Source(top if isinstance(top, Calendar) else None, floating)
         _add_timezones(source, top)
         for event in top.subcomponents:
             if event.name == "VEVENT":
@@ -742,7 +750,7 @@ def _recover(content: str, floating: _Zone) -> list[_Group] | None:
     header: list[str] = []
     blocks: list[list[str]] = []
     depth = calendars = 0
-    for line in Contentlines.from_ical(content):
+    for line in Contentlines.from_ical(content):  # type: ignore[no-untyped-call]
         if not line:
             continue
         name = _line_parts(line)[0]
@@ -903,18 +911,23 @@ def _address_prop(email: str, name: str, **params: str) -> vCalAddress:
     return prop
 
 
-def to_ical(meeting: Meeting, *, dtstamp: datetime | None = None) -> str:
-    """A VCALENDAR with one VEVENT for `meeting` (plus the VTIMEZONE of its zone).
+def to_ical(meeting: Meeting, *, dtstamp: datetime | None = None, method: str | None = None) -> str:
+    """A VCALENDAR with a VEVENT for `meeting`, one per override (RECURRENCE-ID), and the
+    VTIMEZONE of its zone (`bridge.vtimezone`: the real zone's rules, as Outlook writes them).
 
     Timed events are written in ``meeting.tzid`` when it names a known zone, else in UTC.
-    ``dtstamp`` defaults to now; pass one for byte-stable output.
+    ``dtstamp`` defaults to now; pass one for byte-stable output. ``method`` (REQUEST, CANCEL)
+    makes it a meeting message (RFC 5546).
     """
     calendar = Calendar()
     calendar.add("PRODID", PRODID)
     calendar.add("VERSION", "2.0")
+    if method:
+        calendar.add("METHOD", method)
     event = Event()
     event.add("UID", meeting.uid)
-    event.add("DTSTAMP", (dtstamp or datetime.now(UTC)).astimezone(UTC))
+    stamp = (dtstamp or datetime.now(UTC)).astimezone(UTC)
+    event.add("DTSTAMP", stamp)
 
     iana = _known_zone(meeting.tzid) if meeting.tzid else None
     zone = _zone_for(iana) if iana else _UTC_ZONE
@@ -964,6 +977,41 @@ def to_ical(meeting: Meeting, *, dtstamp: datetime | None = None) -> str:
         alarm.add("TRIGGER", timedelta(minutes=-meeting.reminder_minutes))
         event.add_component(alarm)
     if zone.iana and not meeting.all_day:
-        calendar.add_component(_vtimezone(zone.iana))
+        calendar.add_component(_series_vtimezone(zone.iana, meeting.start.year))
     calendar.add_component(event)
+    for override in meeting.overrides:
+        calendar.add_component(_override_event(meeting, override, stamp, when))
     return str(calendar.to_ical().decode("utf-8"))
+
+
+def _series_vtimezone(iana: str, year: int) -> Component:
+    text = vtimezone_text(iana, year)
+    parsed = Calendar.from_ical(f"BEGIN:VCALENDAR\r\n{text}\r\nEND:VCALENDAR\r\n")
+    return parsed.subcomponents[0]
+
+
+def _override_event(
+    meeting: Meeting, override: Override, stamp: datetime, when: Callable[[date], date]
+) -> Event:
+    event = Event()
+    event.add("UID", meeting.uid)
+    event.add("DTSTAMP", stamp)
+    event.add("RECURRENCE-ID", when(override.recurrence_id))
+    event.add("DTSTART", when(override.start))
+    event.add("DTEND", when(override.end))
+    for name, value in (
+        ("SUMMARY", override.summary),
+        ("LOCATION", override.location),
+        ("DESCRIPTION", override.description),
+    ):
+        if value:
+            event.add(name, _clean(value))
+    if meeting.organizer:
+        event.add("ORGANIZER", _address_prop(meeting.organizer, meeting.organizer_name))
+    for person in override.attendees:
+        event.add("ATTENDEE", _address_prop(person.email, person.name, ROLE=person.role.value,
+                                            CUTYPE=person.kind.value,
+                                            PARTSTAT=_param_value(person.partstat)))
+    event.add("SEQUENCE", override.sequence)
+    event.add("STATUS", _clean(override.status))
+    return event

@@ -41,7 +41,7 @@ def occurs(meeting: Meeting, recurrence_id: datetime | date) -> bool:
     wanted = _local(recurrence_id, meeting)
     rules = rruleset()
     for text in meeting.rrule:
-        rules.rrule(rrulestr(text, dtstart=start))  # type: ignore[arg-type]  # parsed before
+        rules.rrule(rrulestr(text, dtstart=start))
     for extra in meeting.rdates:
         rules.rdate(_local(extra, meeting))
     rules.rdate(start)  # DTSTART is the first occurrence (RFC 5545 3.8.5.3)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from urllib.parse import quote, unquote, urlsplit
 
-from bridge.exchange import errors, owa, props, webdav
+from bridge.exchange import errors, mime, owa, props, webdav
 from bridge.exchange.http import ExchangeSession
 from bridge.meeting import Meeting
 
@@ -261,14 +261,37 @@ class Mailbox:
         url = self.appointment_url(meeting.uid)
         values = props.appointment_props(meeting, mailbox_address=self.address, zone=self.zone)
         if create:
+            if self._put_series(url, meeting, {"If-None-Match": "*"}) is False:
+                logger.info("appointment for %s already exists (earlier attempt)", meeting.uid)
+                self._put_series(url, meeting, {"If-Match": "*"})
             if self._proppatch(url, values, {"If-None-Match": "*"}, accept=(412,)):
                 return url
             logger.info("appointment for %s already exists (earlier attempt)", meeting.uid)
         else:
             # The server owns the sequence once sendappt has bumped it.
             values.pop(_SEQUENCE, None)
+            self._put_series(url, meeting, {"If-Match": "*"})
         self._proppatch(url, values, {"If-Match": "*"}, remove=props.props_to_remove(values))
         return url
+
+    def _put_series(
+        self, url: str, meeting: Meeting, condition: dict[str, str], *, method: str | None = None
+    ) -> bool | None:
+        """PUT a series with overrides as iCalendar (reference §2.3): its exceptions exist on
+        Exchange only this way. None when the meeting has no overrides (nothing to PUT); False
+        when the condition failed (412). The PROPPATCH that follows sets what iCalendar
+        cannot carry (the invitation flags, sensitivity, categories, the create attempt)."""
+        if not meeting.overrides:
+            return None
+        if method is None:
+            body = mime.calendar_body(meeting, zone=self.zone)
+        else:
+            body = mime.calendar_body(meeting, content_class=mime.CALENDAR_MESSAGE,
+                                      method=method, zone=self.zone)
+        response = self.session.request(
+            "PUT", url, headers={"Content-Type": "message/rfc822", "Translate": "f", **condition},
+            body=body, accept=(412,))
+        return response.status_code != 412
 
     def create_appointment(self, meeting: Meeting, *, attempt: str | None = None) -> bool:
         """PROPPATCH a new appointment with `If-None-Match: *`; False (nothing written) when
@@ -282,7 +305,11 @@ class Mailbox:
         values = props.appointment_props(meeting, mailbox_address=self.address, zone=self.zone)
         if attempt is not None:
             values[props.CREATE_ATTEMPT] = attempt
-        return self._proppatch(url, values, {"If-None-Match": "*"}, accept=(412,))
+        if self._put_series(url, meeting, {"If-None-Match": "*"}) is False:
+            return False
+        # After our own PUT the conditional PROPPATCH would fail: it completes the item instead.
+        condition = {"If-Match": "*"} if meeting.overrides else {"If-None-Match": "*"}
+        return self._proppatch(url, values, condition, accept=(412,))
 
     def created_by(self, url: str) -> str | None:
         """The create attempt recorded on an appointment (None: missing or not ours)."""
@@ -300,7 +327,11 @@ class Mailbox:
             values = props.request_message_props(
                 meeting, mailbox_address=self.address, zone=self.zone
             )
-        return self._proppatch(url, values, {"If-None-Match": "*"}, accept=(412,))
+        method = "CANCEL" if kind == "cancel" else "REQUEST"
+        if self._put_series(url, meeting, {"If-None-Match": "*"}, method=method) is False:
+            return False
+        condition = {"If-Match": "*"} if meeting.overrides else {"If-None-Match": "*"}
+        return self._proppatch(url, values, condition, accept=(412,))
 
     def send_draft(self, url: str, *, save_in_sent: bool = True) -> None:
         """MOVE a draft to the submission URI. Never retried blindly (idempotent=False)."""
