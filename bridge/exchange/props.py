@@ -345,8 +345,11 @@ def _calendar_props(
         props[TIMEZONE] = series_vtimezone(meeting, zone)
     if meeting.rrule:
         props[RRULE] = [_clean(rule) for rule in meeting.rrule]
-    if meeting.exdates:
-        props[EXDATE] = [_instant(d, zone) for d in meeting.exdates]
+    # A cancelled occurrence is an exclusion on Exchange (what the PUT of its iCalendar makes of
+    # a STATUS:CANCELLED override), so the PROPPATCH after that PUT must keep it.
+    excluded = [*meeting.exdates, *(o.recurrence_id for o in meeting.overrides if o.cancelled)]
+    if excluded:
+        props[EXDATE] = [_instant(d, zone) for d in excluded]
     if meeting.rdates:
         props[RDATE] = [_instant(d, zone) for d in meeting.rdates]
     if meeting.categories:

@@ -18,7 +18,7 @@ import icalendar
 import pytest
 
 from tests.e2e import ics
-from tests.e2e.conftest import UID, Bridge
+from tests.e2e.conftest import SEQUENCE, UID, Bridge
 
 # Until the zone-faithful simulator (branch simrec) and its test extra are on main.
 pytest.importorskip("exchange_sim.zones")
@@ -113,3 +113,59 @@ def test_a_series_arrives_in_its_local_time(bridge: Bridge, case: Series) -> Non
     for alias, folder in (("alice", "Calendar"), ("bob", "Inbox")):
         got = occurrences(served(bridge, item_of(bridge, alias, uid, folder)), case.window)
         assert got == wanted, alias
+
+
+MOVED = ics.event(
+    "series-berlin-march", ics.BOB, "RECURRENCE-ID;TZID=Europe/Berlin:20260323T090000",
+    start="DTSTART;TZID=Europe/Berlin:20260324T150000",
+    end="DTEND;TZID=Europe/Berlin:20260324T160000", summary="Series (moved)")
+CANCELLED = ics.event(
+    "series-berlin-march", ics.BOB, "RECURRENCE-ID;TZID=Europe/Berlin:20260406T090000",
+    "STATUS:CANCELLED", start="DTSTART;TZID=Europe/Berlin:20260406T090000",
+    end="DTEND;TZID=Europe/Berlin:20260406T100000", summary="Series berlin-march")
+
+
+def test_a_series_with_a_moved_and_a_cancelled_occurrence_arrives_whole(bridge: Bridge) -> None:
+    case = CASES[0]
+    original = case.text(MOVED, CANCELLED)
+    wanted = occurrences(original, case.window)
+    assert datetime(2026, 3, 24, 14, tzinfo=UTC) in [s for s, _ in wanted]  # moved, in summer
+    assert len(wanted) == 5  # six weeks, one cancelled
+    bridge.calendar().save_event(original)
+    report = bridge.sync()
+    assert "skip" not in str(report)
+    for alias, folder in (("alice", "Calendar"), ("bob", "Inbox")):
+        got = occurrences(served(bridge, item_of(bridge, alias, case_uid(case), folder)),
+                          case.window)
+        assert got == wanted, alias
+
+
+def case_uid(case: Series) -> str:
+    return f"series-{case.name}"
+
+
+def newest_request(bridge: Bridge, uid: str) -> str:
+    found = [i for i in bridge.exchange.inbox("bob") if i.get(UID) == uid]
+    assert found
+    return str(max(found, key=lambda i: int(str(i.get(SEQUENCE) or 0)))["href"])
+
+
+def test_moving_one_more_occurrence_later_reaches_the_attendee(bridge: Bridge) -> None:
+    case = CASES[0]
+    calendar = bridge.calendar()
+    event = calendar.save_event(case.text(MOVED))
+    bridge.sync()
+    later = ics.event(
+        "series-berlin-march", ics.BOB, "RECURRENCE-ID;TZID=Europe/Berlin:20260330T090000",
+        "SEQUENCE:1", start="DTSTART;TZID=Europe/Berlin:20260330T110000",
+        end="DTEND;TZID=Europe/Berlin:20260330T120000", summary="Series (later)")
+    changed = case.text(MOVED, later, CANCELLED)
+    event.data = changed
+    event.save()
+    bridge.sync()
+    wanted = occurrences(changed, case.window)
+    assert datetime(2026, 3, 30, 9, tzinfo=UTC) in [s for s, _ in wanted]
+    appointment = item_of(bridge, "alice", case_uid(case))
+    assert occurrences(served(bridge, appointment), case.window) == wanted
+    got = occurrences(served(bridge, newest_request(bridge, case_uid(case))), case.window)
+    assert got == wanted
