@@ -16,13 +16,10 @@ from datetime import UTC, datetime, timedelta
 
 import icalendar
 import pytest
+import recurring_ical_events
 
 from tests.e2e import ics
 from tests.e2e.conftest import SEQUENCE, UID, Bridge
-
-# Until the zone-faithful simulator (branch simrec) and its test extra are on main.
-pytest.importorskip("exchange_sim.zones")
-recurring_ical_events = pytest.importorskip("recurring_ical_events")
 
 Span = tuple[datetime, datetime]
 
