@@ -341,6 +341,12 @@ def _moment(component: Component, name: str, source: _Source) -> tuple[date, _Zo
     return _localize(prop.dt, prop.params.get("TZID"), name, source)
 
 
+def _in_gap(value: datetime) -> bool:
+    """A wall-clock time its zone skips (02:30 on the day clocks spring forward)."""
+    back = value.astimezone(UTC).astimezone(value.tzinfo)
+    return back.replace(tzinfo=None) != value.replace(tzinfo=None)
+
+
 def _kind(value: date) -> str:
     return "a date-time" if isinstance(value, datetime) else "a date"
 
@@ -437,11 +443,22 @@ def _reminder(event: Component) -> int | None:
 
 
 _EXPRESSIBLE_FREQ = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
+# Outlook's recurrence model (daily, weekly, monthly by day or n-th weekday, yearly) has no
+# place for these parts; a series using them is held with a reason, never sent half-understood.
+_INEXPRESSIBLE_PARTS = ("BYWEEKNO", "BYYEARDAY", "BYHOUR", "BYMINUTE", "BYSECOND")
+MAX_COUNT = 999
+"""Outlook ends a series after at most 999 occurrences (inferred: its "End after" field)."""
 
 
 def _rrules(event: Component, start: date, target: tzinfo) -> tuple[str, ...]:
     rules: list[str] = []
-    for prop in _all(event, "RRULE"):
+    found = _all(event, "RRULE")
+    if len(found) > 1:
+        raise _Reject(f"{len(found)} RRULEs in one series cannot be expressed on Exchange 2003 "
+                      "(one rule per series)")
+    if _all(event, "EXRULE"):
+        raise _Reject("EXRULE cannot be expressed on Exchange 2003")
+    for prop in found:
         if not isinstance(prop, vRecur):
             raise _Reject(f"RRULE has an invalid value {_show(prop)}")
         recur = vRecur.from_ical(_ical_text(prop))
@@ -450,6 +467,16 @@ def _rrules(event: Component, start: date, target: tzinfo) -> tuple[str, ...]:
             raise _Reject(f"RRULE {_show(_ical_text(prop))} has no valid FREQ")
         if freq[0] not in _EXPRESSIBLE_FREQ:
             raise _Reject(f"RRULE {_show(_ical_text(prop))} cannot be expressed on Exchange")
+        parts = [p for p in _INEXPRESSIBLE_PARTS if recur.get(p)]
+        if parts or len(recur.get("BYSETPOS", [])) > 1:
+            what = parts[0] if parts else "BYSETPOS with several positions"
+            raise _Reject(f"RRULE {_show(_ical_text(prop))} cannot be expressed on Exchange "
+                          f"2003 ({what} has no place in Outlook's recurrence patterns)")
+        count = recur.get("COUNT", [None])[0]
+        if isinstance(count, int) and count > MAX_COUNT:
+            raise _Reject(f"RRULE {_show(_ical_text(prop))} has COUNT={count}: Outlook and "
+                          f"Exchange 2003 end a series after at most {MAX_COUNT} occurrences "
+                          "(use UNTIL or no end)")
         if recur.get("UNTIL"):
             recur["UNTIL"] = [_until(recur["UNTIL"][0], start, target)]
         text = _ical_text(recur)
@@ -523,6 +550,7 @@ def _meeting(event: Component, source: _Source) -> Meeting:
     all_day = not isinstance(start, datetime)
     zone = zone or _UTC_ZONE
     target = zone.target
+    in_gap = isinstance(start, datetime) and _in_gap(start)
     if isinstance(start, datetime):
         start = start.astimezone(target)
 
@@ -543,6 +571,12 @@ def _meeting(event: Component, source: _Source) -> Meeting:
     rrule = _rrules(event, start, target)
     rdates = tuple(_dates(event, "RDATE", source, start, target))
     exdates = tuple(_dates(event, "EXDATE", source, start, target))
+    if in_gap and (rrule or rdates):
+        raise _Reject(
+            f"the series starts at {_one(event, 'DTSTART').dt:%Y-%m-%d %H:%M}, a time its zone "
+            "skips (clocks go forward then); Exchange would place every occurrence an hour off "
+            "— start the series at a time that exists"
+        )
     if not zone.exact and (rrule or rdates):
         tzid = _one(event, "DTSTART").params.get("TZID")
         raise _Reject(

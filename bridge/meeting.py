@@ -226,6 +226,12 @@ class Meeting:
     def __post_init__(self) -> None:
         if not self.uid or any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in self.uid):
             raise MeetingError("UID is missing or contains control characters")
+        for name in ("summary", "location", "description"):
+            # A leading byte-order mark is an encoding artefact, not text (icalendar drops it
+            # when writing, so keeping it would make a meeting differ from its own iCalendar).
+            value = getattr(self, name)
+            if value.startswith("\ufeff"):
+                object.__setattr__(self, name, value.lstrip("\ufeff"))
         if self.all_day:
             if isinstance(self.start, datetime) or isinstance(self.end, datetime):
                 raise MeetingError("an all-day event needs DATE values for start and end")

@@ -599,7 +599,8 @@ def test_an_override_of_a_single_event_and_thisandfuture_are_errors() -> None:
 
 def test_an_override_far_beyond_a_huge_series_is_found_missing_quickly() -> None:
     stray = vevent("RECURRENCE-ID:40000101T090000Z", uid="series@x")
-    assert "matches no occurrence" in series_error(stray, rule="RRULE:FREQ=DAILY;COUNT=1000000000")
+    # an endless daily series: the search gives up after occurrences.MAX_STEPS (273 years)
+    assert "matches no occurrence" in series_error(stray, rule="RRULE:FREQ=DAILY")
 
 
 def test_broken_master_of_a_series_is_an_error_not_a_skip() -> None:
@@ -943,3 +944,55 @@ def test_round_trip(meeting: Meeting) -> None:
 @given(meetings(recurring=True))
 def test_round_trip_of_series(meeting: Meeting) -> None:
     assert parse_event(to_ical(meeting)).meeting == meeting
+
+
+# -- series Exchange 2003 cannot hold, and bad series ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (("RRULE:FREQ=SECONDLY",), "cannot be expressed on Exchange"),
+        (("RRULE:FREQ=YEARLY;BYWEEKNO=20;BYDAY=MO",), "BYWEEKNO has no place"),
+        (("RRULE:FREQ=DAILY;BYHOUR=9,17",), "BYHOUR has no place"),
+        (("RRULE:FREQ=YEARLY;BYYEARDAY=100",), "BYYEARDAY has no place"),
+        (("RRULE:FREQ=MONTHLY;BYDAY=MO,FR;BYSETPOS=1,-1",), "BYSETPOS with several positions"),
+        (("RRULE:FREQ=DAILY;COUNT=5", "RRULE:FREQ=WEEKLY;COUNT=5"), "2 RRULEs in one series"),
+        (("RRULE:FREQ=DAILY;COUNT=5", "EXRULE:FREQ=WEEKLY"), "EXRULE cannot be expressed"),
+        (("RRULE:FREQ=DAILY;COUNT=1000000000",), "at most 999 occurrences"),
+    ],
+)
+def test_a_rule_outlook_cannot_hold_is_held_with_a_reason(
+    lines: tuple[str, ...], message: str
+) -> None:
+    assert message in error_of(*lines)
+
+
+def test_rules_outlook_can_hold_are_read() -> None:
+    for rule in ("FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1", "FREQ=DAILY;COUNT=999",
+                 "FREQ=MONTHLY;BYMONTHDAY=2,15;COUNT=10", "FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU"):
+        [read] = parse_one(f"RRULE:{rule}").rrule
+        assert sorted(read.split(";")) == sorted(rule.split(";"))
+
+
+def test_a_series_starting_in_a_dst_gap_is_held_with_a_reason() -> None:
+    gap = "DTSTART;TZID=Europe/Berlin:20260329T023000"
+    assert "a time its zone skips" in error_of("RRULE:FREQ=DAILY;COUNT=3", start=gap)
+    single = parse_one(start=gap)  # one event there means 03:30 CEST (RFC 5545 3.3.5)
+    assert single.start_utc() == datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+    day_before = parse_one("RRULE:FREQ=DAILY;COUNT=3",
+                           start="DTSTART;TZID=Europe/Berlin:20260328T023000")
+    assert day_before.start_utc() == datetime(2026, 3, 28, 1, 30, tzinfo=UTC)
+
+
+def test_a_series_with_overrides_round_trips_through_to_ical() -> None:
+    master = vevent("RRULE:FREQ=WEEKLY;COUNT=5", "DTEND:20240304T100000Z", "SUMMARY:Weekly",
+                    "ORGANIZER:mailto:alice@x.org", "ATTENDEE:mailto:bob@x.org", uid="rt@x")
+    moved = vevent("RECURRENCE-ID:20240311T090000Z", "SUMMARY:Moved", "LOCATION:Room 2",
+                   "ORGANIZER:mailto:alice@x.org", "ATTENDEE:mailto:bob@x.org",
+                   "DTEND:20240311T150000Z", uid="rt@x", start="DTSTART:20240311T140000Z")
+    gone = vevent("RECURRENCE-ID:20240318T090000Z", "STATUS:CANCELLED", uid="rt@x")
+    [first] = parse_calendar(ics(master, moved, gone))
+    assert first.meeting is not None
+    [again] = parse_calendar(to_ical(first.meeting))
+    assert again.meeting == first.meeting
