@@ -20,6 +20,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from bridge.exchange import errors, mime, owa, props, webdav
 from bridge.exchange.http import ExchangeSession
+from bridge.ical import ParsedEvent
 from bridge.meeting import Meeting
 
 __all__ = ["Folders", "Mailbox", "own_mailbox_alias"]
@@ -206,6 +207,14 @@ class Mailbox:
             return None
         return props.meeting_from_props(found.props, href=found.href, zone=self.zone)
 
+    def read_series(self, url: str) -> ParsedEvent | None:
+        """GET (``Translate: f``) an appointment as iCalendar: a series with its exceptions and
+        zone, as DavMail reads them (None when the item is gone)."""
+        response = self.session.request("GET", url, headers={"Translate": "f"}, accept=(404,))
+        if response.status_code == 404:
+            return None
+        return mime.read_body(response.content)
+
     def search(
         self,
         folder_url: str,
@@ -261,12 +270,16 @@ class Mailbox:
         url = self.appointment_url(meeting.uid)
         values = props.appointment_props(meeting, mailbox_address=self.address, zone=self.zone)
         if create:
-            if self._put_series(url, meeting, {"If-None-Match": "*"}) is False:
-                logger.info("appointment for %s already exists (earlier attempt)", meeting.uid)
-                self._put_series(url, meeting, {"If-Match": "*"})
-            if self._proppatch(url, values, {"If-None-Match": "*"}, accept=(412,)):
+            put = self._put_series(url, meeting, {"If-None-Match": "*"})
+            if put:  # our PUT made it: the PROPPATCH completes it
+                self._proppatch(url, values, {"If-Match": "*"})
+                return url
+            if put is None and self._proppatch(
+                url, values, {"If-None-Match": "*"}, accept=(412,)
+            ):
                 return url
             logger.info("appointment for %s already exists (earlier attempt)", meeting.uid)
+            self._put_series(url, meeting, {"If-Match": "*"})
         else:
             # The server owns the sequence once sendappt has bumped it.
             values.pop(_SEQUENCE, None)

@@ -14,16 +14,18 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, tzinfo
-from email.message import EmailMessage
+from email import message_from_bytes
+from email.message import EmailMessage, Message
 from email.policy import SMTP
+from email.policy import default as default_policy
 from typing import Final
 from zoneinfo import ZoneInfo
 
 from bridge.exchange.props import format_address_list, series_zone_name
-from bridge.ical import to_ical
+from bridge.ical import ParsedEvent, parse_event, to_ical
 from bridge.meeting import Meeting
 
-__all__ = ["APPOINTMENT", "CALENDAR_MESSAGE", "calendar_body"]
+__all__ = ["APPOINTMENT", "CALENDAR_MESSAGE", "calendar_body", "calendar_text", "read_body"]
 
 APPOINTMENT: Final = "urn:content-classes:appointment"
 CALENDAR_MESSAGE: Final = "urn:content-classes:calendarmessage"
@@ -82,3 +84,26 @@ def calendar_body(
                         params=params)
     return message.as_bytes()
 
+
+
+def calendar_text(raw: bytes) -> str | None:
+    """The iCalendar part of a ``message/rfc822`` body (a GET with ``Translate: f``), or None."""
+    message = message_from_bytes(raw, policy=default_policy)
+    for part in message.walk():
+        if part.get_content_type() in ("text/calendar", "application/ics") and isinstance(
+            part, Message
+        ):
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes):
+                charset = part.get_content_charset() or "utf-8"
+                return payload.decode(charset, errors="replace")
+    return None
+
+
+def read_body(raw: bytes, *, default_tz: str = "UTC") -> ParsedEvent:
+    """A series as Exchange serves it (DavMail's way: the exceptions inside the master's
+    iCalendar): the master, its overrides and its zone, or the reason it cannot be read."""
+    text = calendar_text(raw)
+    if text is None:
+        return ParsedEvent(None, None, "the item has no iCalendar part", None, "")
+    return parse_event(text, default_tz=default_tz)

@@ -77,6 +77,7 @@ from bridge.meeting import (
     Sensitivity,
     parse_address,
 )
+from bridge.timezones import windows_to_iana
 from bridge.vtimezone import vtimezone_text
 
 __all__ = [
@@ -497,6 +498,24 @@ def _as_list(value: object) -> list[object]:
     return [value]
 
 
+def _zone_of(value: object) -> str | None:
+    """The IANA zone a stored VTIMEZONE text names (an IANA TZID, or a Windows or Exchange
+    display name); None when absent or unknown (its instants still say when)."""
+    text = _text(value)
+    found = re.search(r"(?m)^TZID[;:](?:[^:\r\n]*:)?([^\r\n]+)", text) if text else None
+    if found is None:
+        return None
+    name = found.group(1).strip()
+    for candidate in (name, windows_to_iana(name)):
+        if candidate:
+            try:
+                ZoneInfo(candidate)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+            return candidate
+    return None
+
+
 def _local_date(instant: datetime, zone: tzinfo | None) -> date:
     return instant.astimezone(zone or UTC).date()
 
@@ -540,6 +559,11 @@ def meeting_from_props(
             if instant is not None:
                 found.append(_local_date(instant, zone) if all_day else instant)
         return tuple(found)
+
+    tzid = _zone_of(props.get(TIMEZONE))
+    if tzid is not None and not all_day:
+        local = ZoneInfo(tzid)
+        start_value, end_value = start.astimezone(local), end.astimezone(local)
 
     attendees: list[Attendee] = []
     skipped: list[str] = []
@@ -597,6 +621,7 @@ def meeting_from_props(
         organizer_name=organizer_name,
         attendees=tuple(attendees),
         all_day=all_day,
+        tzid=tzid if not all_day else None,
         rrule=tuple(_text(r) for r in _as_list(props.get(RRULE)) if _text(r)),
         rdates=dates(RDATE),
         exdates=dates(EXDATE),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from email.utils import getaddresses
 from zoneinfo import ZoneInfo
@@ -367,6 +368,9 @@ def test_meeting_survives_the_wire(meeting: Meeting) -> None:
     assume(meeting.uid)
     values = P.appointment_props(meeting, mailbox_address=OWNER, zone=BERLIN)
     back = P.meeting_from_props(_through_the_wire(values), href="/c/x.EML", zone=BERLIN)
+    if meeting.is_recurring and not meeting.all_day:
+        # a series comes back in the zone Exchange expands it in (its own, else the configured)
+        meeting = replace(meeting, tzid=P.series_zone_name(meeting, BERLIN))
     assert back.meaningful_fields() == meeting.meaningful_fields()
     assert back.content_hash() == meeting.content_hash()
     assert (back.uid, back.sequence, back.organizer) == (
