@@ -166,3 +166,31 @@ def test_moving_one_more_occurrence_later_reaches_the_attendee(bridge: Bridge) -
     assert occurrences(served(bridge, appointment), case.window) == wanted
     got = occurrences(served(bridge, newest_request(bridge, case_uid(case))), case.window)
     assert got == wanted
+
+
+@pytest.mark.parametrize(
+    ("rule", "extra"),
+    [
+        ("FREQ=WEEKLY;COUNT=6", ("EXDATE;TZID=Europe/Berlin:20260330T090000",)),
+        ("FREQ=WEEKLY;COUNT=3", ()),
+        ("FREQ=WEEKLY;UNTIL=20260323T080000Z", ()),
+    ],
+    ids=["exdate-added-later", "count-lowered", "until-lowered"],
+)
+def test_a_later_exclusion_or_shorter_series_reaches_the_attendee(
+    bridge: Bridge, rule: str, extra: tuple[str, ...]
+) -> None:
+    case = CASES[0]
+    event = bridge.calendar().save_event(case.text())
+    bridge.sync()
+    changed = Series(case.name, case.tzid, case.start, case.hours, rule, case.first, case.last,
+                     (*extra, "SEQUENCE:1")).text()
+    event.data = changed
+    event.save()
+    bridge.sync()
+    wanted = occurrences(changed, case.window)
+    assert len(wanted) < len(occurrences(case.text(), case.window))
+    appointment = item_of(bridge, "alice", case_uid(case))
+    assert occurrences(served(bridge, appointment), case.window) == wanted
+    got = occurrences(served(bridge, newest_request(bridge, case_uid(case))), case.window)
+    assert got == wanted
