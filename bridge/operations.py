@@ -74,6 +74,15 @@ class Operation:
 
 # -- the tables (in the order a run takes them) ---------------------------------------------
 
+# The messages about single occurrences a series change owes (`bridge.occurrence_messages`), after
+# the series message: people invited to one occurrence only, or taken off one.
+OCCURRENCE_STEPS = (
+    # marker: the URLs of the drafts, one per message (deterministic names)
+    Step("occurrences_written", "PROPPATCH one draft per occurrence message into Drafts"),
+    # each draft MOVEd once: one still in Drafts is unsent, one gone from Drafts was sent
+    Step("occurrences_sent", "MOVE each occurrence draft to the submission URI", sends=True),
+)
+
 CREATE = Operation(
     "create",
     (
@@ -85,6 +94,7 @@ CREATE = Operation(
         Step("update_sent", "POST appointment Cmd=sendappt", sends=True),
         Step("draft_written", "PROPPATCH meeting request into Drafts"),
         Step("draft_sent", "MOVE draft to the submission URI", sends=True),
+        *OCCURRENCE_STEPS,
     ),
 )
 UPDATE = Operation(
@@ -95,6 +105,7 @@ UPDATE = Operation(
         # attendees removed by the update get a cancellation of their own
         Step("uninvite_written", "PROPPATCH cancellation into Drafts"),
         Step("uninvite_sent", "MOVE draft to the submission URI", sends=True),
+        *OCCURRENCE_STEPS,
     ),
 )
 CANCEL = Operation(

@@ -22,6 +22,7 @@ from bridge.exchange import errors
 from bridge.exchange.mailbox import Mailbox
 from bridge.journal import JournaledRun, StepHook
 from bridge.meeting import Meeting
+from bridge.occurrence_messages import occurrence_meeting, occurrence_messages
 from bridge.operations import (
     CancelPayload,
     CreatePayload,
@@ -158,6 +159,8 @@ class Recipes:
             draft = mailbox.draft_url(meeting.uid, "request", meeting.sequence)
             run.step("draft_written", draft, lambda: mailbox.write_draft(wire, draft))
             self._send_draft(run, "draft_sent", draft, wire, REQUEST)
+        if payload.send:
+            self._occurrences(run, wire, None, sequence)
         self._synced(meeting, payload.kind, sequence, url, where)
 
     # -- update ------------------------------------------------------------------------------
@@ -183,6 +186,7 @@ class Recipes:
         if payload.send:
             sequence = self._send_update(run, wire, url, payload.sent_sequence)
             self._uninvite(run, wire, payload.previous, sequence)
+            self._occurrences(run, wire, payload.previous, sequence)
         self._synced(meeting, payload.kind, sequence, url, where)
 
     def _synced(
@@ -281,6 +285,46 @@ class Recipes:
             "uninvite_written", draft, lambda: mailbox.write_draft(farewell, draft, kind="cancel")
         )
         self._send_draft(run, "uninvite_sent", draft, farewell, CANCELED, "cancel")
+
+    def _occurrences(
+        self, run: JournaledRun, meeting: Meeting, previous: Meeting | None, sequence: int
+    ) -> None:
+        """Messages about single occurrences to people the series message does not reach
+        (`occurrence_messages`): one draft each, written, then each MOVEd exactly once."""
+        messages = occurrence_messages(meeting, previous)
+        if not messages and run.marker("occurrences_written") is None:
+            return
+        mailbox = self.mailbox
+
+        def name(index: int) -> str:
+            message = messages[index]
+            # one name per message: the occurrence (in the uid), the kind and the sequence
+            return mailbox.draft_url(f"{meeting.uid}\n{message.occurrence.key}",
+                                     "occurrence" if message.kind == "request" else "occcancel",
+                                     sequence)
+
+        def write() -> str:
+            drafts = []
+            for index, message in enumerate(messages):
+                draft = name(index)
+                mailbox.write_draft(occurrence_meeting(meeting, message, sequence), draft,
+                                    kind=message.kind,
+                                    recurrence_id=message.occurrence.recurrence_id)
+                drafts.append(draft)
+            return "\n".join(drafts)
+
+        written = run.step("occurrences_written", mailbox.draft_url(meeting.uid, "occurrence",
+                                                                    sequence), write)
+
+        def send() -> None:
+            for draft in filter(None, written.split("\n")):
+                if not mailbox.exists(draft):
+                    continue  # MOVEd by an earlier, interrupted attempt: sent
+                try:
+                    mailbox.send_draft(draft)
+                except errors.NotFound:
+                    continue  # gone meanwhile: sent by that attempt after all
+        run.step("occurrences_sent", written.split("\n")[0] if written else "", send)
 
     # -- cancel / delete ---------------------------------------------------------------------
 

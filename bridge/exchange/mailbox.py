@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from urllib.parse import quote, unquote, urlsplit
 
 from bridge.exchange import errors, mime, owa, props, webdav
@@ -330,15 +330,27 @@ class Mailbox:
         value = found.props.get(props.CREATE_ATTEMPT) if found is not None else None
         return value if isinstance(value, str) else None
 
-    def write_draft(self, meeting: Meeting, url: str, *, kind: str = "request") -> bool:
-        """PROPPATCH a meeting message into Drafts; False when it already existed."""
+    def write_draft(
+        self,
+        meeting: Meeting,
+        url: str,
+        *,
+        kind: str = "request",
+        recurrence_id: datetime | date | None = None,
+    ) -> bool:
+        """PROPPATCH a meeting message into Drafts; False when it already existed.
+
+        With `recurrence_id` the message is about that one occurrence (`meeting` is then the
+        occurrence alone, without a rule)."""
         if kind == "cancel":
             values = props.cancel_message_props(
-                meeting, mailbox_address=self.address, zone=self.zone
+                meeting, mailbox_address=self.address, zone=self.zone,
+                recurrence_id=recurrence_id,
             )
         else:
             values = props.request_message_props(
-                meeting, mailbox_address=self.address, zone=self.zone
+                meeting, mailbox_address=self.address, zone=self.zone,
+                recurrence_id=recurrence_id,
             )
         method = "CANCEL" if kind == "cancel" else "REQUEST"
         if self._put_series(url, meeting, {"If-None-Match": "*"}, method=method) is False:

@@ -41,7 +41,8 @@ Appointment (reference §2.1 table = KB 308373 / SDK sample, unless noted)::
                                           property name is (inferred)
     exchange/keywords-utf8                categories, mv.string (inferred)
 
-``calendar:instancetype`` is never written: the server sets it (§4.1).
+``calendar:instancetype`` is never written: the server sets it (§4.1). A message about one
+occurrence carries ``calendar:recurrenceid`` (§4.6: on the content class) and no rule.
 """
 
 from __future__ import annotations
@@ -121,6 +122,7 @@ RDATE: Final = NS_CALENDAR + "rdate"
 ORGANIZER: Final = NS_CALENDAR + "organizer"
 METHOD: Final = NS_CALENDAR + "method"
 INSTANCETYPE: Final = NS_CALENDAR + "instancetype"
+RECURRENCEID: Final = NS_CALENDAR + "recurrenceid"
 TO: Final = NS_MAILHEADER + "to"
 CC: Final = NS_MAILHEADER + "cc"
 BCC: Final = NS_MAILHEADER + "bcc"
@@ -396,6 +398,7 @@ def request_message_props(
     mailbox_address: str,
     zone: tzinfo | None = None,
     dtstamp: datetime | None = None,
+    recurrence_id: datetime | date | None = None,
 ) -> dict[str, object]:
     """The meeting-request message (reference §3.1, KB 308373 step 3) to MOVE to the submission URI.
 
@@ -419,6 +422,8 @@ def request_message_props(
     }
     if dtstamp is not None:
         props[DTSTAMP] = dtstamp
+    if recurrence_id is not None:
+        props[RECURRENCEID] = _instant(recurrence_id, zone)
     return props
 
 
@@ -428,6 +433,7 @@ def cancel_message_props(
     mailbox_address: str,
     zone: tzinfo | None = None,
     dtstamp: datetime | None = None,
+    recurrence_id: datetime | date | None = None,
 ) -> dict[str, object]:
     """A meeting cancellation message (reference §3.3: Prajdić recipe + MS-OXOCAL 3.1.4.9.1).
 
@@ -438,7 +444,7 @@ def cancel_message_props(
     The bridge cancels through ``?Cmd=getcancel`` (seed recipe); this is the WebDAV fallback.
     """
     props = request_message_props(meeting, mailbox_address=mailbox_address, zone=zone,
-                                  dtstamp=dtstamp)
+                                  dtstamp=dtstamp, recurrence_id=recurrence_id)
     props.update({
         OUTLOOKMESSAGECLASS: "IPM.Schedule.Meeting.Canceled",
         SUBJECT: "Canceled: " + _clean(meeting.summary),

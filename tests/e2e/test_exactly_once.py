@@ -23,6 +23,10 @@ SCENARIO_OF_STEP = {
     ("create", "update_sent"): "adopt",
     ("update", "uninvite_written"): "shrink",
     ("update", "uninvite_sent"): "shrink",
+    ("create", "occurrences_written"): "create_occurrence",
+    ("create", "occurrences_sent"): "create_occurrence",
+    ("update", "occurrences_written"): "occurrence",
+    ("update", "occurrences_sent"): "occurrence",
 }
 DEFAULT_SCENARIO = {"create": "create", "update": "update", "cancel": "cancel",
                     "delete": "delete"}
@@ -37,6 +41,17 @@ CASES = [
 ]
 MOVED = {"start": "DTSTART:20261210T160000Z", "end": "DTEND:20261210T170000Z",
          "dtstamp": "20261125T130000Z"}
+
+
+SERIES_LINES = (ics.BOB, ics.CAROL, "RRULE:FREQ=DAILY;COUNT=3")
+SERIES = ics.calendar(ics.event("planning-1", *SERIES_LINES))
+DAVE = "ATTENDEE;CN=Dave Example;ROLE=REQ-PARTICIPANT:mailto:dave@example.com"
+SERIES_WITH_DAVE = ics.calendar(
+    ics.event("planning-1", *SERIES_LINES, dtstamp="20261125T130000Z"),
+    ics.event("planning-1", ics.BOB, ics.CAROL, DAVE, "RECURRENCE-ID:20261211T140000Z",
+              start="DTSTART:20261211T160000Z", end="DTEND:20261211T170000Z",
+              dtstamp="20261125T130000Z"),
+)
 
 
 def crashing_engine(bridge: Bridge, step: str, moment: str) -> Engine:
@@ -54,6 +69,15 @@ def prepare(bridge: Bridge, op: str):  # type: ignore[no-untyped-def]
     calendar = bridge.calendar("alice")
     if op == "create":
         calendar.save_event(ics.meeting())
+        return
+    if op == "create_occurrence":  # a series with Dave invited to one occurrence only
+        calendar.save_event(SERIES_WITH_DAVE)
+        return
+    if op == "occurrence":  # Dave invited to one occurrence of a series already sent
+        event = calendar.save_event(SERIES)
+        bridge.sync()
+        event.data = SERIES_WITH_DAVE
+        event.save()
         return
     if op == "adopt":
         # Exchange already holds the meeting (the bridge's state was lost or restored from a
@@ -92,6 +116,10 @@ def check(bridge: Bridge, op: str) -> None:
         "shrink": {"bob": (2, 0), "carol": (1, 1)},
         "adopt": {"bob": (1, 0), "carol": (1, 0)},  # the update only: never re-invited
         "delete": {"bob": (0, 0), "carol": (0, 0)},
+        # the series to Bob and Carol (with Dave's occurrence as its exception), and Dave that
+        # occurrence alone
+        "create_occurrence": {"bob": (1, 0), "carol": (1, 0), "dave": (1, 0)},
+        "occurrence": {"bob": (2, 0), "carol": (2, 0), "dave": (1, 0)},
     }[op]
     for who, counts in expected.items():
         got = (len(exchange.inbox(who, REQUEST)), len(exchange.inbox(who, CANCELED)))

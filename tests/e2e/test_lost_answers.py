@@ -22,6 +22,9 @@ SEND = r"^MOVE /exchange/alice/Drafts/"
 SENDAPPT = r"^POST /exchange/alice/Calendar/"
 GETCANCEL = r"^GET /exchange/alice/Calendar/.*[?]Cmd=getcancel"
 DELETE = r"^DELETE /exchange/alice/Calendar/"
+PUT = r"^PUT /exchange/alice/Calendar/"
+DRAFT_OF_OCCURRENCE = r"^PROPPATCH /exchange/alice/Drafts/.*-occurrence-"
+SEND_OF_OCCURRENCE = r"^MOVE /exchange/alice/Drafts/.*-occurrence-"
 
 # The requests each scenario makes, in order (the simulator's request log shows them), each
 # named by the declared step (bridge.operations) it belongs to.
@@ -36,9 +39,17 @@ REQUESTS: dict[str, list[tuple[str, str]]] = {
     # carol removed: her own cancellation
     "shrink": [("update_written", APPOINTMENT), ("update_sent", SENDAPPT),
                ("uninvite_written", DRAFT), ("uninvite_sent", SEND)],
+    # Dave invited to one occurrence only: that occurrence's own request (the series with an
+    # exception is PUT, then completed by PROPPATCH)
+    "create_occurrence": [("occurrences_written", DRAFT_OF_OCCURRENCE),
+                          ("occurrences_sent", SEND_OF_OCCURRENCE)],
+    "occurrence": [("update_written", PUT), ("update_sent", SENDAPPT),
+                   ("occurrences_written", DRAFT_OF_OCCURRENCE),
+                   ("occurrences_sent", SEND_OF_OCCURRENCE)],
 }
 OPERATION_OF = {"create": "create", "adopt": "create", "update": "update", "shrink": "update",
-                "cancel": "cancel", "delete": "delete"}
+                "cancel": "cancel", "delete": "delete", "create_occurrence": "create",
+                "occurrence": "update"}
 # Steps whose request a fault cannot single out, and why they are still covered.
 NOT_TARGETED = {
     ("create", "adopted"): "the same PROPPATCH (method and path) as appointment_written, which "
