@@ -22,7 +22,11 @@ from bridge.exchange import errors
 from bridge.exchange.mailbox import Mailbox
 from bridge.journal import JournaledRun, StepHook
 from bridge.meeting import Meeting
-from bridge.occurrence_messages import occurrence_meeting, occurrence_messages
+from bridge.occurrence_messages import (
+    occurrence_meeting,
+    occurrence_messages,
+    only_occurrences_changed,
+)
 from bridge.operations import (
     CancelPayload,
     CreatePayload,
@@ -183,7 +187,12 @@ class Recipes:
 
         run.step("update_written", url, write)
         sequence = meeting.sequence
-        if payload.send:
+        if payload.send and only_occurrences_changed(meeting, payload.previous):
+            # one message per changed occurrence, no whole-series update (issue 9)
+            if payload.sent_sequence is not None:
+                sequence = max(sequence, payload.sent_sequence)
+            self._occurrences(run, wire, payload.previous, sequence, series_sent=False)
+        elif payload.send:
             sequence = self._send_update(run, wire, url, payload.sent_sequence)
             self._uninvite(run, wire, payload.previous, sequence)
             self._occurrences(run, wire, payload.previous, sequence)
@@ -287,11 +296,18 @@ class Recipes:
         self._send_draft(run, "uninvite_sent", draft, farewell, CANCELED, "cancel")
 
     def _occurrences(
-        self, run: JournaledRun, meeting: Meeting, previous: Meeting | None, sequence: int
+        self,
+        run: JournaledRun,
+        meeting: Meeting,
+        previous: Meeting | None,
+        sequence: int,
+        *,
+        series_sent: bool = True,
     ) -> None:
-        """Messages about single occurrences to people the series message does not reach
-        (`occurrence_messages`): one draft each, written, then each MOVEd exactly once."""
-        messages = occurrence_messages(meeting, previous)
+        """Messages about single occurrences (`occurrence_messages`): to people the series
+        message does not reach, or, when only occurrences changed, to everyone concerned
+        instead of a series message. One draft each, written, then each MOVEd exactly once."""
+        messages = occurrence_messages(meeting, previous, series_sent=series_sent)
         if not messages and run.marker("occurrences_written") is None:
             return
         mailbox = self.mailbox
@@ -301,7 +317,7 @@ class Recipes:
             # one name per message: the occurrence (in the uid), the kind and the sequence
             return mailbox.draft_url(f"{meeting.uid}\n{message.occurrence.key}",
                                      "occurrence" if message.kind == "request" else "occcancel",
-                                     sequence)
+                                     max(sequence, message.occurrence.sequence))
 
         def write() -> str:
             drafts = []

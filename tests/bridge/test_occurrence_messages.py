@@ -6,7 +6,11 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from bridge.meeting import Attendee, Meeting, Override
-from bridge.occurrence_messages import occurrence_meeting, occurrence_messages
+from bridge.occurrence_messages import (
+    occurrence_meeting,
+    occurrence_messages,
+    only_occurrences_changed,
+)
 
 START = datetime(2026, 12, 7, 9, tzinfo=UTC)
 BOB, CAROL, DAVE = (Attendee(f"{n}@example.com") for n in ("bob", "carol", "dave"))
@@ -53,3 +57,21 @@ def test_the_message_is_the_occurrence_alone() -> None:
     assert (alone.start, alone.summary, alone.rrule, alone.overrides, alone.sequence) == (
         START + timedelta(days=1, hours=2), "Moved", (), (), 3)
     assert alone.attendees == (DAVE,)
+
+
+def test_when_only_occurrences_change_everyone_gets_one_message_per_occurrence() -> None:
+    first = series()
+    moved = series(day(1), day(2, status="CANCELLED"), day(3, BOB, CAROL, DAVE))
+    assert only_occurrences_changed(moved, first)
+    messages = occurrence_messages(moved, first, series_sent=False)
+    assert [(m.kind, m.occurrence.key, [a.email for a in m.attendees]) for m in messages] == [
+        ("request", day(1).key, ["bob@example.com", "carol@example.com"]),
+        ("cancel", day(2).key, ["bob@example.com", "carol@example.com"]),
+        ("request", day(3).key, ["bob@example.com", "carol@example.com", "dave@example.com"]),
+    ]
+    excluded = replace(first, exdates=(START + timedelta(days=4),))
+    assert only_occurrences_changed(excluded, first)
+    [gone] = occurrence_messages(excluded, first, series_sent=False)
+    assert gone.kind == "cancel" and gone.occurrence.start == START + timedelta(days=4)
+    assert not only_occurrences_changed(replace(moved, summary="New"), first)
+    assert not only_occurrences_changed(first, excluded)  # an EXDATE taken back: series message

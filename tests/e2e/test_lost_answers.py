@@ -40,11 +40,11 @@ REQUESTS: dict[str, list[tuple[str, str]]] = {
     "shrink": [("update_written", APPOINTMENT), ("update_sent", SENDAPPT),
                ("uninvite_written", DRAFT), ("uninvite_sent", SEND)],
     # Dave invited to one occurrence only: that occurrence's own request (the series with an
-    # exception is PUT, then completed by PROPPATCH)
+    # exception is PUT, then completed by PROPPATCH); when the series existed already, only
+    # that occurrence changed, so Bob and Carol get the same occurrence message, no sendappt
     "create_occurrence": [("occurrences_written", DRAFT_OF_OCCURRENCE),
                           ("occurrences_sent", SEND_OF_OCCURRENCE)],
-    "occurrence": [("update_written", PUT), ("update_sent", SENDAPPT),
-                   ("occurrences_written", DRAFT_OF_OCCURRENCE),
+    "occurrence": [("update_written", PUT), ("occurrences_written", DRAFT_OF_OCCURRENCE),
                    ("occurrences_sent", SEND_OF_OCCURRENCE)],
 }
 OPERATION_OF = {"create": "create", "adopt": "create", "update": "update", "shrink": "update",

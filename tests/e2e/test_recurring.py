@@ -19,7 +19,7 @@ import pytest
 import recurring_ical_events
 
 from tests.e2e import ics
-from tests.e2e.conftest import SEQUENCE, UID, Bridge
+from tests.e2e.conftest import CANCELED, MESSAGE_CLASS, REQUEST, SEQUENCE, UID, Bridge
 
 Span = tuple[datetime, datetime]
 
@@ -147,37 +147,65 @@ def newest_request(bridge: Bridge, uid: str) -> str:
     return str(max(found, key=lambda i: int(str(i.get(SEQUENCE) or 0)))["href"])
 
 
-def test_moving_one_more_occurrence_later_reaches_the_attendee(bridge: Bridge) -> None:
+def only_event(text: str) -> icalendar.cal.Component:
+    [event] = icalendar.Calendar.from_ical(text).walk("VEVENT")
+    return event
+
+
+LATER = ics.event(
+    "series-berlin-march", ics.BOB, "RECURRENCE-ID;TZID=Europe/Berlin:20260330T090000",
+    "SEQUENCE:1", start="DTSTART;TZID=Europe/Berlin:20260330T110000",
+    end="DTEND;TZID=Europe/Berlin:20260330T120000", summary="Series (later)")
+CANCEL_LATER = ics.event(
+    "series-berlin-march", ics.BOB, "RECURRENCE-ID;TZID=Europe/Berlin:20260330T090000",
+    "SEQUENCE:1", "STATUS:CANCELLED", start="DTSTART;TZID=Europe/Berlin:20260330T090000",
+    end="DTEND;TZID=Europe/Berlin:20260330T100000", summary="Series berlin-march")
+
+
+@pytest.mark.parametrize(
+    ("change", "message_class"),
+    [((LATER,), REQUEST), ((CANCEL_LATER,), CANCELED),
+     (("EXDATE;TZID=Europe/Berlin:20260330T090000",), CANCELED)],
+    ids=["moved", "cancelled-override", "exdate-added-later"],
+)
+def test_a_change_to_one_occurrence_sends_one_message_about_it(
+    bridge: Bridge, change: tuple[str, ...], message_class: str
+) -> None:
     case = CASES[0]
-    calendar = bridge.calendar()
-    event = calendar.save_event(case.text(MOVED))
+    event = bridge.calendar().save_event(case.text(MOVED))
     bridge.sync()
-    later = ics.event(
-        "series-berlin-march", ics.BOB, "RECURRENCE-ID;TZID=Europe/Berlin:20260330T090000",
-        "SEQUENCE:1", start="DTSTART;TZID=Europe/Berlin:20260330T110000",
-        end="DTEND;TZID=Europe/Berlin:20260330T120000", summary="Series (later)")
-    changed = case.text(MOVED, later, CANCELLED)
+    before = {str(i["href"]) for i in bridge.exchange.inbox("bob")}
+    if change[0].startswith("EXDATE"):
+        changed = Series(case.name, case.tzid, case.start, case.hours, case.rule, case.first,
+                         case.last, change).text(MOVED)
+    else:
+        changed = case.text(MOVED, *change)
     event.data = changed
     event.save()
     bridge.sync()
     wanted = occurrences(changed, case.window)
-    assert datetime(2026, 3, 30, 9, tzinfo=UTC) in [s for s, _ in wanted]
+    assert datetime(2026, 3, 30, 7, tzinfo=UTC) not in [s for s, _ in wanted]
     appointment = item_of(bridge, "alice", case_uid(case))
     assert occurrences(served(bridge, appointment), case.window) == wanted
-    got = occurrences(served(bridge, newest_request(bridge, case_uid(case))), case.window)
-    assert got == wanted
+    # Bob: exactly one new message, about that occurrence alone
+    new = [i for i in bridge.exchange.inbox("bob") if str(i["href"]) not in before]
+    assert [i.get(MESSAGE_CLASS) for i in new] == [message_class]
+    message = only_event(served(bridge, str(new[0]["href"])))
+    assert message["RECURRENCE-ID"].dt.astimezone(UTC) == datetime(2026, 3, 30, 7, tzinfo=UTC)
+    assert "RRULE" not in message
+    if message_class == REQUEST:
+        assert message["DTSTART"].dt.astimezone(UTC) == datetime(2026, 3, 30, 9, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
     ("rule", "extra"),
     [
-        ("FREQ=WEEKLY;COUNT=6", ("EXDATE;TZID=Europe/Berlin:20260330T090000",)),
         ("FREQ=WEEKLY;COUNT=3", ()),
         ("FREQ=WEEKLY;UNTIL=20260323T080000Z", ()),
     ],
-    ids=["exdate-added-later", "count-lowered", "until-lowered"],
+    ids=["count-lowered", "until-lowered"],
 )
-def test_a_later_exclusion_or_shorter_series_reaches_the_attendee(
+def test_a_shorter_series_reaches_the_attendee(
     bridge: Bridge, rule: str, extra: tuple[str, ...]
 ) -> None:
     case = CASES[0]
