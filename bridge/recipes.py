@@ -332,9 +332,12 @@ class Recipes:
         written = run.step("occurrences_written", mailbox.draft_url(meeting.uid, "occurrence",
                                                                     sequence), write)
 
+        # Only a resumed step asks which drafts an interrupted attempt MOVEd already.
+        resumed = "occurrences_sent" in run.entries
+
         def send() -> None:
             for draft in filter(None, written.split("\n")):
-                if not mailbox.exists(draft):
+                if resumed and not mailbox.exists(draft):
                     continue  # MOVEd by an earlier, interrupted attempt: sent
                 try:
                     mailbox.send_draft(draft)
