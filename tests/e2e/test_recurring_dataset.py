@@ -3,7 +3,8 @@ the installed `icalendar` and `recurring-ical-events` packages goes through calb
 client → Radicale → engine) to the simulator, and what Exchange then serves (GET ``Translate:
 f`` of the organizer's appointment) is expanded over two years and compared with the source,
 expanded the same way by recurring-ical-events. Every series must match, or be held with its
-reason (refused by the front door, or an error/skip reason in the state).
+reason (refused at the CalDAV PUT: by Radicale's own validation, e.g. PERIOD values vobject
+cannot read, or by the front door with its reason; or an error/skip reason in the state).
 
 Run with ``-s`` to see the counts.
 """
@@ -130,7 +131,7 @@ def test_every_series_of_the_data_set_matches_or_is_held_with_its_reason(bridge:
         try:
             calendar.save_event(text)
         except caldav.lib.error.DAVError as refused:
-            verdicts["held: refused by the front door with a reason"] += 1
+            verdicts["held: refused at the CalDAV PUT (Radicale or front door)"] += 1
             reasons[uid] = " ".join(str(refused).split())[-300:]
             continue
         expected[uid] = wanted
