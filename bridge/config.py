@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 DEMO_USERS = ("alice", "bob", "carol", "dave")
 AUTH_MODES = ("fba", "basic", "ntlm")
+CALDAV_AUTH_MODES = ("htpasswd", "exchange")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 DEFAULT_CALENDAR = "calendar"
 
@@ -78,7 +79,7 @@ class UserConfig:
     name: str  # CalDAV login
     mailbox: str  # Exchange alias (/exchange/<mailbox>/)
     email: str
-    caldav_password: Secret
+    caldav_password: Secret | None  # None when CalDAV logins are checked by Exchange
     exchange_username: str | None = None  # per-user Exchange credentials (no service account)
     exchange_password: Secret | None = None
     delegates: tuple[str, ...] = ()  # organizers this user may send for
@@ -108,6 +109,8 @@ class Config:
     sim_language: str
     state_dir: Path
     source: str = "defaults"
+    caldav_auth: str = "htpasswd"  # who checks CalDAV passwords: "htpasswd" or "exchange"
+    caldav_allow: tuple[str, ...] = ()  # further Exchange aliases that may log in ("*": all)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
     # -- the company directory (bridge/gal_refresh.py) --
     gal_refresh: float = 6 * 3600.0  # seconds between GAL refreshes; 0 = never
@@ -132,7 +135,8 @@ class Config:
     def secrets(self) -> list[Secret]:
         found = [self.service_password] if self.service_password is not None else []
         for user in self.users:
-            found.append(user.caldav_password)
+            if user.caldav_password is not None:
+                found.append(user.caldav_password)
             if user.exchange_password is not None:
                 found.append(user.exchange_password)
         return found
@@ -207,7 +211,17 @@ def load_config(
     if service_username is not None and service_password is None:
         raise ConfigError("exchange.service_account.password", "missing (or its _env/_file)")
 
-    users = _read_users(reader, data, service_username is not None, exchange_url == "embedded")
+    caldav_auth = reader.text("caldav.auth", "htpasswd")
+    if caldav_auth not in CALDAV_AUTH_MODES:
+        raise ConfigError("caldav.auth", f"must be one of {', '.join(CALDAV_AUTH_MODES)}")
+    caldav_allow = _read_allow(reader, caldav_auth, service_username is not None)
+    users = _read_users(
+        reader,
+        data,
+        service_username is not None,
+        exchange_url == "embedded",
+        needs_caldav_password=caldav_auth == "htpasswd",
+    )
     timezone = reader.text("sync.timezone", "UTC")
     try:
         zoneinfo.ZoneInfo(timezone)
@@ -249,6 +263,8 @@ def load_config(
         sim_language=reader.text("simulator.language", "en"),
         state_dir=chosen_state,
         source=source,
+        caldav_auth=caldav_auth,
+        caldav_allow=caldav_allow,
     )
     config = _with_gal(config, reader)
     if resolve_secrets:
@@ -299,8 +315,31 @@ def _is_simple_name(name: str) -> bool:
     )
 
 
+def _read_allow(reader: _Reader, caldav_auth: str, has_service: bool) -> tuple[str, ...]:
+    """`caldav.allow`: Exchange aliases (or "*") that may log in besides the [[user]] tables."""
+    raw = reader.get("caldav.allow", [])
+    if not isinstance(raw, list) or not all(isinstance(a, str) for a in raw):
+        raise ConfigError("caldav.allow", "must be a list of mailbox aliases (or [\"*\"])")
+    allow = tuple(a.strip().lower() for a in raw if a.strip())
+    if allow and caldav_auth != "exchange":
+        raise ConfigError("caldav.allow", 'needs caldav.auth = "exchange"')
+    if allow and not has_service:
+        # Their calendars could only be synced with the service account: calbridge never keeps
+        # a password it was given at login.
+        raise ConfigError("caldav.allow", "needs [exchange.service_account]")
+    for alias in allow:
+        if alias != "*" and not _is_simple_name(alias):
+            raise ConfigError("caldav.allow", f"{alias!r}: letters, digits, '-', '_', '.' only")
+    return allow
+
+
 def _read_users(
-    reader: _Reader, data: dict[str, Any], has_service: bool, embedded: bool
+    reader: _Reader,
+    data: dict[str, Any],
+    has_service: bool,
+    embedded: bool,
+    *,
+    needs_caldav_password: bool = True,
 ) -> tuple[UserConfig, ...]:
     entries = data.get("user")
     if entries is None:
@@ -325,7 +364,7 @@ def _read_users(
             raise ConfigError(f"{key}.name", f"duplicate user {name!r}")
         seen.add(name)
         caldav_password = sub.secret("caldav_password")
-        if caldav_password is None:
+        if caldav_password is None and needs_caldav_password:
             raise ConfigError(f"{key}.caldav_password", "missing (or its _env/_file)")
         exchange_username = sub.optional_text("exchange_username")
         exchange_password = sub.secret("exchange_password")

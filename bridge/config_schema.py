@@ -26,7 +26,7 @@ SCHEMA: dict[str, frozenset[str]] = {
         {"interval", "timezone", "workers", "mass_cancel_threshold", "mass_cancel_min",
          "cancel_grace"}
     ),
-    "caldav": frozenset({"host", "port", "default_calendar"}),
+    "caldav": frozenset({"host", "port", "default_calendar", "auth", "allow"}),
     "simulator": frozenset({"host", "port", "language"}),
     # -- the company directory (bridge/gal_refresh.py) --
     "gal": frozenset({"refresh", "rooms", "page_limit"}),

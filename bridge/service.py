@@ -35,9 +35,16 @@ from bridge.calendars import CalendarStore
 from bridge.config import Config
 from bridge.directory import Directory
 from bridge.engine import Engine
+from bridge.exchange_auth import ExchangeLogin
 from bridge.state import State, StateDamaged
 
-__all__ = ["Service", "StartError", "radicale_configuration", "write_htpasswd"]
+__all__ = [
+    "Service",
+    "StartError",
+    "exchange_login",
+    "radicale_configuration",
+    "write_htpasswd",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -53,13 +60,22 @@ def write_htpasswd(config: Config) -> Path:
     """The CalDAV users' htpasswd file (SHA-512 crypt hashes), rewritten at every start.
 
     5,000 rounds (glibc's default) rather than passlib's 656,000: Radicale verifies the hash on
-    every request, and a CalDAV client sends many; the file is readable by its owner only.
+    every request, and a CalDAV client sends many; the file is readable by its owner only. When
+    Exchange checks the CalDAV logins (`caldav.auth = "exchange"`), no file is kept: one left by
+    an earlier htpasswd run is removed, so no stale hash outlives the switch.
     """
+    path = config.state_dir / "htpasswd"
+    if config.caldav_auth != "htpasswd":
+        path.unlink(missing_ok=True)
+        return path
     from passlib.hash import sha512_crypt  # libpass, Radicale's own dependency for htpasswd
 
     scheme = sha512_crypt.using(rounds=5000)
-    path = config.state_dir / "htpasswd"
-    lines = [f"{u.name}:{scheme.hash(u.caldav_password.reveal())}\n" for u in config.users]
+    lines = [
+        f"{u.name}:{scheme.hash(u.caldav_password.reveal())}\n"
+        for u in config.users
+        if u.caldav_password is not None
+    ]
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
         handle.write("".join(lines))
@@ -67,15 +83,35 @@ def write_htpasswd(config: Config) -> Path:
     return path
 
 
+def exchange_login(config: Config) -> ExchangeLogin:
+    """What the Exchange auth plugin needs to know (`caldav.auth = "exchange"`)."""
+    return ExchangeLogin(
+        server_url=config.server_url(),
+        auth=config.auth,  # type: ignore[arg-type]  # validated by load_config
+        users=tuple((u.name, u.mailbox) for u in config.users),
+        allow=config.caldav_allow,
+        verify=config.verify,
+        insecure=config.insecure,
+        timeout=config.timeout,
+    )
+
+
+def _auth_section(config: Config) -> dict[str, Any]:
+    if config.caldav_auth == "exchange":
+        return {"type": exchange_login(config).factory()}
+    return {
+        "type": "htpasswd",
+        "htpasswd_filename": str(config.state_dir / "htpasswd"),
+        "htpasswd_encryption": "autodetect",
+    }
+
+
 def radicale_configuration(config: Config, *, with_server: bool = True) -> Any:
-    """Radicale's configuration for calbridge: htpasswd, owner-only rights, our storage."""
+    """Radicale's configuration for calbridge: htpasswd or Exchange logins, owner-only rights,
+    our storage."""
     configuration = radicale_config.load()
-    values: dict[str, dict[str, str]] = {
-        "auth": {
-            "type": "htpasswd",
-            "htpasswd_filename": str(config.state_dir / "htpasswd"),
-            "htpasswd_encryption": "autodetect",
-        },
+    values: dict[str, dict[str, Any]] = {
+        "auth": _auth_section(config),
         "rights": {"type": "bridge.rights"},  # owner-only + the read-only GAL (bridge/rights.py)
         "storage": {
             "type": "radicale_plugin",
@@ -114,6 +150,7 @@ class Service:
         self.simulator: Any = None  # exchange_sim.server.RunningSimulator when embedded
         self.damage: StateDamaged | None = None  # set once the state file is found damaged
         self.directory: Directory | None = None  # GAL address book + scheduling outbox
+        self.caldav_configuration: Any = None  # Radicale's configuration, once started
 
     @property
     def caldav_url(self) -> str:
@@ -139,8 +176,10 @@ class Service:
         logfilters.install()
         if config.embedded:
             self._start_simulator()
-        write_htpasswd(config)
-        configuration = radicale_configuration(config)
+        write_htpasswd(self.config)
+        # self.config: the embedded simulator's real port is known only now.
+        configuration = radicale_configuration(self.config)
+        self.caldav_configuration = configuration  # tests read the auth plugin's state from it
         state = self._open_state()
         calendars = CalendarStore(radicale_configuration(config, with_server=False))
         if config.default_calendar:
