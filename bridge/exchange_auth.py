@@ -13,7 +13,10 @@ Rules kept here:
 - Radicale checks the credentials of every request: a success is remembered for 5 minutes as a
   keyed hash (`LoginGuard`), so a warm request costs one HMAC, not a round trip.
 - No password is written anywhere: not to disk, not to a log line, not into an exception; the
-  probe's errors carry method, URL and status only (`bridge.exchange.errors`).
+  probe's errors carry method, URL and status only (`bridge.exchange.errors`). A refused login
+  is logged without its name (people type their password into the name field), and pyspnego's
+  DEBUG lines, which hold whole NTLM messages (an AUTHENTICATE message can be cracked offline),
+  are kept out of the log.
 - Radicale's own per-failure delay stays on; its "constant time" alignment of failed logins is
   capped at `ALIGN_CAP` seconds, because one slow answer from Exchange (a 30 s time-out) would
   otherwise make every later failed login wait as long.
@@ -42,6 +45,8 @@ from bridge.login_names import LoginName, check_login, choose_principal
 __all__ = ["ALIGN_CAP", "ExchangeAuth", "ExchangeLogin", "LoginIdentity", "probe_login"]
 
 logger = logging.getLogger(__name__)
+# pyspnego logs every NTLM token at DEBUG; an AUTHENTICATE token is password-equivalent material.
+logging.getLogger("spnego").setLevel(logging.INFO)
 
 ALIGN_CAP = 2.0  # seconds; see the module rules
 _STRIPES = 64  # one probe at a time per login name (hash-striped locks, bounded memory)
@@ -154,7 +159,7 @@ class ExchangeAuth(radicale_auth.BaseAuth):
         self._newcomers_lock = threading.Lock()
 
     def _login(self, login: str, password: str) -> str:
-        return self._login_ext(login, password, radicale_auth.AuthContext())
+        return self._login_ext(login, password, None)  # no context: the source is "unknown"
 
     def _login_ext(self, login: str, password: str, context: Any) -> str:
         source = str(getattr(context, "remote_addr", None) or "unknown")
@@ -173,8 +178,8 @@ class ExchangeAuth(radicale_auth.BaseAuth):
             wait = self.guard.braked(checked.key, source)
             if wait > 0:
                 logger.warning(
-                    "CalDAV login %r from %s refused without asking Exchange for %.0f s more "
-                    "(earlier failed attempts)", checked.typed[:80], source, wait,
+                    "a CalDAV login from %s was refused without asking Exchange (%.0f s more "
+                    "after failed attempts)", source, wait,
                 )
                 return ""
             return self._ask_exchange(checked, password, source)
@@ -189,11 +194,12 @@ class ExchangeAuth(radicale_auth.BaseAuth):
             )
         except errors.AuthFailed:
             self.guard.failed(name.key, source)
-            logger.warning("Exchange refused the password of %r (from %s)", name.typed[:80], source)
+            # No name in the line: people type their password into the name field too.
+            logger.warning("Exchange refused a CalDAV login from %s", source)
             return ""
         except errors.ExchangeError as error:
             # Not the user's fault: no failure is counted, nothing is remembered.
-            logger.warning("Exchange could not check the login of %r: %s", name.typed[:80], error)
+            logger.warning("Exchange could not check a CalDAV login from %s: %s", source, error)
             return ""
         admission = choose_principal(identity.alias, self.settings.users, self.settings.allow)
         if admission.principal is None:

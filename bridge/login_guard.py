@@ -6,12 +6,14 @@ Rules kept here (in memory only, never on disk, never logged):
   this process: the password itself is never kept, and the digest is worthless outside the
   process. A password changed on Exchange is therefore honoured within 5 minutes.
 - A failure is never remembered as a password (no negative cache): only counts, per login name
-  and per source address. After failure n of a name (or a source) the next
-  `min(FAILURE_BASE * 2**(n-1), FAILURE_CAP)` seconds refuse that name (or source) without asking
-  Exchange: 1 s, 2 s, 4 s, ... at most 5 min, so a client that keeps an outdated password reaches
-  Exchange at most once every 5 minutes. A count is forgotten `FORGET_AFTER` after its last
-  failure; a success clears the name's count (never the source's: one good account must not
-  reset the brake on guessing others' passwords from the same address).
+  and per source address. After failure n of a name the next
+  `min(FAILURE_BASE * 2**(n-1), FAILURE_CAP)` seconds refuse that name without asking Exchange:
+  1 s, 2 s, 4 s, ... at most 5 min, so a client that keeps an outdated password reaches Exchange
+  at most once every 5 minutes. A source (one address, possibly an office behind NAT where
+  several people mistype) gets `SOURCE_GRACE` free failures, then the same schedule. A count
+  is forgotten `FORGET_AFTER` after its last failure; a success clears the name's count (never
+  the source's: one good account must not reset the brake on guessing others' passwords from
+  the same address).
 - A remembered success is honoured even while its name is braked: a stranger's wrong guesses
   must not lock the real user out of CalDAV.
 Time comes from an injected clock (tests move it; they never sleep).
@@ -26,11 +28,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 __all__ = [
     "FAILURE_BASE",
     "FAILURE_CAP",
     "FORGET_AFTER",
+    "SOURCE_GRACE",
     "SUCCESS_TTL",
     "Brake",
     "LoginGuard",
@@ -40,6 +44,8 @@ SUCCESS_TTL = 300.0
 FAILURE_BASE = 1.0
 FAILURE_CAP = 300.0
 FORGET_AFTER = 900.0
+SOURCE_GRACE = 5
+_T = TypeVar("_T")
 MAX_ENTRIES = 10_000  # per table: an address-spraying client cannot grow memory without bound
 
 
@@ -126,15 +132,15 @@ class LoginGuard:
     def failed(self, key: str, source: str) -> None:
         now = self._clock()
         with self._lock:
-            for table, name in ((self._by_name, key), (self._by_source, source)):
+            for table, name, free in ((self._by_name, key, 0),
+                                      (self._by_source, source, SOURCE_GRACE)):
                 brake = self._live(table, name, now)
                 failures = brake.failures + 1 if brake is not None else 1
                 if brake is None and len(table) >= MAX_ENTRIES:
                     self._prune(table, lambda b: now - b.last_failure > FORGET_AFTER)
                     if len(table) >= MAX_ENTRIES:
                         table.pop(next(iter(table)))  # the oldest entry
-                delay = min(FAILURE_CAP, FAILURE_BASE * 2 ** min(failures - 1, 30))
-                table[name] = Brake(failures, now, now + delay)
+                table[name] = Brake(failures, now, now + _delay(failures - free))
 
     def brake_of(self, key: str | None = None, source: str | None = None) -> Brake | None:
         """The live brake on a name or a source (for tests and diagnostics)."""
@@ -153,6 +159,13 @@ class LoginGuard:
         return brake
 
     @staticmethod
-    def _prune(table: dict[str, object], stale: Callable[[object], bool]) -> None:
+    def _prune(table: dict[str, _T], stale: Callable[[_T], bool]) -> None:
         for name in [n for n, entry in table.items() if stale(entry)]:
             del table[name]
+
+
+def _delay(failures: int) -> float:
+    """Seconds refused after the `failures`-th counted failure (none before the first)."""
+    if failures < 1:
+        return 0.0
+    return min(FAILURE_CAP, FAILURE_BASE * float(1 << min(failures - 1, 30)))
