@@ -68,6 +68,14 @@ def test_defaults_are_the_embedded_demo() -> None:
          "user[1].mail"),
         ("sync = 5\n", "sync"),
         ('[caldav]\ndefault_calendar = "../alice"\n', "caldav.default_calendar"),
+        ('[caldav]\nauth = "ldap"\n', "caldav.auth"),
+        ('[caldav]\nallow = ["carol"]\n', "caldav.allow"),  # needs auth = "exchange"
+        ('[caldav]\nauth = "exchange"\nallow = "carol"\n', "caldav.allow"),
+        ('[caldav]\nauth = "exchange"\nallow = ["../x"]\n', "caldav.allow"),
+        ('[caldav]\nalow = ["carol"]\n', "caldav.alow"),
+        ('[exchange]\nurl = "https://x.example"\n[caldav]\nauth = "exchange"\nallow = ["c"]\n'
+         '[[user]]\nname = "a"\nexchange_username = "a"\nexchange_password = "p"\n',
+         "caldav.allow"),  # no service account: a newcomer's calendar could not be synced
     ],
 )
 def test_each_mistake_names_its_key(tmp_path: Path, text: str, key: str) -> None:
@@ -140,3 +148,28 @@ def test_a_readable_secrets_file_is_warned_about(
     lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert lines == [f"{tmp_path / 'pw'} holds passwords and other users can read it; "
                      f"fix: chmod 600 {tmp_path / 'pw'}"]
+
+
+def test_exchange_logins_need_no_caldav_password(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[exchange]\nurl = "https://mail.example.com"\n'
+        '[exchange.service_account]\nusername = "svc"\npassword = "svc-pw"\n'
+        '[caldav]\nauth = "exchange"\nallow = ["Carol", "dave"]\n'
+        '[[user]]\nname = "alice"\n',
+        encoding="utf-8",
+    )
+    config = load_config(path, environ={})
+    assert config.caldav_auth == "exchange"
+    assert config.caldav_allow == ("carol", "dave")
+    assert config.user("alice").caldav_password is None
+    assert [s.reveal() for s in config.secrets()] == ["svc-pw"]
+
+
+def test_htpasswd_stays_the_default_and_needs_the_caldav_password(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[[user]]\nname = "alice"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ={})
+    assert raised.value.key == "user[0].caldav_password"
+    assert load_config(None, environ={}).caldav_auth == "htpasswd"
