@@ -11,6 +11,7 @@ names) is printed as text, never read as rich markup. Every command creates file
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -127,12 +128,17 @@ def sync(config: Config, dry_run: bool, users: tuple[str, ...], allow_mass_cance
 
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON document (stable keys, see README) instead of tables.")
 @common
-def status(config: Config) -> None:
+def status(config: Config, as_json: bool) -> None:
     """Per-mailbox health: synced / pending / failed / skipped, last run, errors, holds."""
     from bridge.state import State
 
     running = instance.read(config.state_dir)
+    if as_json:
+        _status_json(config, running)
+        return
     if running is not None:
         sim = f", Exchange simulator {running.sim_url}" if running.sim_url else ""
         console.print(
@@ -180,6 +186,35 @@ def status(config: Config) -> None:
             console.print(f"[red]{mailbox} error[/red] {escape(line)}")
         for uid, reason in skipped.get(s.mailbox, []):
             console.print(f"[yellow]{mailbox} skipped[/yellow] {escape(uid)}: {escape(reason)}")
+
+
+def _status_json(config: Config, running: instance.Instance | None) -> None:
+    """`status --json`: the document of `bridge.status_report` on stdout; exit 1 if damaged."""
+    from bridge.state import State, StateDamaged
+    from bridge.status_report import build_status_document
+
+    path = config.state_dir / "bridge.sqlite"
+    facts: dict[str, Any] = {"state_exists": path.exists()}
+    if path.exists():
+        try:
+            state = State.open(path)
+        except StateDamaged as damage:
+            facts["damage"] = damage
+        else:
+            try:
+                facts["summaries"] = summaries = state.status_summary()
+                facts["skipped"] = {s.mailbox: state.skip_reasons(s.mailbox) for s in summaries}
+            finally:
+                state.close()
+    document = build_status_document(
+        state_dir=str(config.state_dir),
+        configured=[u.mailbox for u in config.users],
+        running=running,
+        **facts,
+    )
+    click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+    if "damage" in facts:
+        sys.exit(1)
 
 
 @main.command()
