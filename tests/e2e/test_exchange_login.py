@@ -221,6 +221,16 @@ def test_a_remembered_login_survives_a_strangers_wrong_guesses(tmp_path: Path) -
         assert len(logons(sim)) == 2  # her login and the first guess
 
 
+def test_when_exchange_cannot_answer_nothing_is_counted_or_remembered(tmp_path: Path) -> None:
+    with exchange_login_bridge(tmp_path, "basic") as (service, sim, _):
+        sim.app.faults.add(r"^GET /exchange/$", status=503)
+        assert raw_get(service, "/alice/", basic("alice", ALICE_PW)) == 401
+        guard = plugin(service).guard
+        assert guard.cached_names() == [] and guard.brake_of(key="alice") is None
+        assert plugin(service).probes == 1 and len(logons(sim)) == 1  # no retry of the login
+        assert raw_get(service, "/alice/", basic("alice", ALICE_PW)) == 207  # back: let in
+
+
 # -- whose calendars -------------------------------------------------------------------------
 
 
