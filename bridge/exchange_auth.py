@@ -36,6 +36,7 @@ from urllib.parse import quote
 
 from radicale import auth as radicale_auth
 
+from bridge.basic_header import RefuseMalformedBasic
 from bridge.exchange import errors, owa
 from bridge.exchange.http import AuthMode, Credentials, ExchangeSession, SessionConfig
 from bridge.exchange.mailbox import own_mailbox_alias
@@ -146,7 +147,7 @@ def probe_login(settings: ExchangeLogin, name: str, password: str, *,
         session.close()
 
 
-class ExchangeAuth(radicale_auth.BaseAuth):
+class ExchangeAuth(RefuseMalformedBasic, radicale_auth.BaseAuth):
     """Radicale auth: Exchange checks the password; see the module rules."""
 
     def __init__(self, configuration: Any, settings: ExchangeLogin, guard: LoginGuard) -> None:

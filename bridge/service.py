@@ -31,6 +31,7 @@ from radicale import server as radicale_server
 
 import radicale_plugin
 from bridge import gate, instance, logfilters, statedir
+from bridge.basic_header import htpasswd_auth
 from bridge.calendars import CalendarStore
 from bridge.config import Config
 from bridge.directory import Directory
@@ -100,7 +101,7 @@ def _auth_section(config: Config) -> dict[str, Any]:
     if config.caldav_auth == "exchange":
         return {"type": exchange_login(config).factory()}
     return {
-        "type": "htpasswd",
+        "type": htpasswd_auth(),  # Radicale's htpasswd, minus the 500 on a malformed header
         "htpasswd_filename": str(config.state_dir / "htpasswd"),
         "htpasswd_encryption": "autodetect",
     }
