@@ -79,7 +79,7 @@ def run(count: int, command: str) -> dict[str, float]:
                 times[kind].extend(propfind(session, url) for _ in range(batch))
             done += batch
             round_number += 1
-        probes = services["exchange"].caldav_configuration.get("auth", "type").plugin.probes
+        probes = services["exchange"].caldav_configuration.get("auth", "type").state.probes
     stats = {kind: summary(times[kind]) for kind in KINDS}
     rows: list[list[object]] = [
         [kind, s["n"], s["p50"], s["p95"], s["max"], s["mean"]] for kind, s in stats.items()

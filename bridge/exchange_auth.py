@@ -40,10 +40,18 @@ from bridge.basic_header import RefuseMalformedBasic
 from bridge.exchange import errors, owa
 from bridge.exchange.http import AuthMode, Credentials, ExchangeSession, SessionConfig
 from bridge.exchange.mailbox import own_mailbox_alias
+from bridge.gal import GAL_OWNER
 from bridge.login_guard import LoginGuard
 from bridge.login_names import LoginName, check_login, choose_principal
 
-__all__ = ["ALIGN_CAP", "ExchangeAuth", "ExchangeLogin", "LoginIdentity", "probe_login"]
+__all__ = [
+    "ALIGN_CAP",
+    "ExchangeAuth",
+    "ExchangeLogin",
+    "LoginIdentity",
+    "LoginState",
+    "probe_login",
+]
 
 logger = logging.getLogger(__name__)
 # pyspnego logs every NTLM token at DEBUG; an AUTHENTICATE token is password-equivalent material.
@@ -80,17 +88,27 @@ class ExchangeLogin:
 
     def factory(self, guard: LoginGuard | None = None) -> _AuthFactory:
         """The callable Radicale's `[auth] type` accepts: configuration -> plugin."""
-        return _AuthFactory(self, guard or LoginGuard())
+        return _AuthFactory(self, LoginState(guard or LoginGuard()))
+
+
+class LoginState:
+    """What every plugin built from one configuration shares (Radicale builds one per
+    application: the CalDAV server and the outbox layer each load one)."""
+
+    def __init__(self, guard: LoginGuard) -> None:
+        self.guard = guard  # tests swap in one with their own clock
+        self.newcomers: dict[str, LoginIdentity] = {}
+        self.probes = 0  # logins actually sent to Exchange (tests and diagnostics)
+        self.lock = threading.Lock()
+        self.stripes = [threading.Lock() for _ in range(_STRIPES)]
 
 
 class _AuthFactory:
-    def __init__(self, settings: ExchangeLogin, guard: LoginGuard) -> None:
-        self.settings, self.guard = settings, guard
-        self.plugin: ExchangeAuth | None = None  # the last one Radicale built (tests read it)
+    def __init__(self, settings: ExchangeLogin, state: LoginState) -> None:
+        self.settings, self.state = settings, state
 
     def __call__(self, configuration: Any) -> ExchangeAuth:
-        self.plugin = ExchangeAuth(configuration, self.settings, self.guard)
-        return self.plugin
+        return ExchangeAuth(configuration, self.settings, self.state)
 
     def __repr__(self) -> str:  # Radicale logs the type it loaded
         return f"calbridge exchange auth ({self.settings.auth})"
@@ -150,14 +168,14 @@ def probe_login(settings: ExchangeLogin, name: str, password: str, *,
 class ExchangeAuth(RefuseMalformedBasic, radicale_auth.BaseAuth):
     """Radicale auth: Exchange checks the password; see the module rules."""
 
-    def __init__(self, configuration: Any, settings: ExchangeLogin, guard: LoginGuard) -> None:
+    def __init__(self, configuration: Any, settings: ExchangeLogin, state: LoginState) -> None:
         super().__init__(configuration)
         self.settings = settings
-        self.guard = guard
-        self.newcomers: dict[str, LoginIdentity] = {}
-        self.probes = 0  # logins actually sent to Exchange (tests and diagnostics)
-        self._stripes = [threading.Lock() for _ in range(_STRIPES)]
-        self._newcomers_lock = threading.Lock()
+        self.state = state
+
+    @property
+    def guard(self) -> LoginGuard:
+        return self.state.guard
 
     def _login(self, login: str, password: str) -> str:
         return self._login_ext(login, password, None)  # no context: the source is "unknown"
@@ -171,7 +189,7 @@ class ExchangeAuth(RefuseMalformedBasic, radicale_auth.BaseAuth):
         principal = self.guard.remembered(checked.key, password)
         if principal is not None:
             return principal
-        with self._stripes[zlib.crc32(checked.key.encode("utf-8", "replace")) % _STRIPES]:
+        with self.state.stripes[zlib.crc32(checked.key.encode("utf-8", "replace")) % _STRIPES]:
             # Another request of the same client may have just checked it.
             principal = self.guard.remembered(checked.key, password)
             if principal is not None:
@@ -186,7 +204,8 @@ class ExchangeAuth(RefuseMalformedBasic, radicale_auth.BaseAuth):
             return self._ask_exchange(checked, password, source)
 
     def _ask_exchange(self, name: LoginName, password: str, source: str) -> str:
-        self.probes += 1
+        with self.state.lock:
+            self.state.probes += 1
         configured = {mailbox.lower() for _, mailbox in self.settings.users}
         try:
             identity = probe_login(
@@ -202,7 +221,9 @@ class ExchangeAuth(RefuseMalformedBasic, radicale_auth.BaseAuth):
             # Not the user's fault: no failure is counted, nothing is remembered.
             logger.warning("Exchange could not check a CalDAV login from %s: %s", source, error)
             return ""
-        admission = choose_principal(identity.alias, self.settings.users, self.settings.allow)
+        admission = choose_principal(
+            identity.alias, self.settings.users, self.settings.allow, reserved=(GAL_OWNER,)
+        )
         if admission.principal is None:
             logger.warning(
                 "CalDAV login of Exchange mailbox %r refused: %s", identity.alias, admission.reason
@@ -214,10 +235,10 @@ class ExchangeAuth(RefuseMalformedBasic, radicale_auth.BaseAuth):
         return admission.principal
 
     def _note_newcomer(self, principal: str, identity: LoginIdentity) -> None:
-        with self._newcomers_lock:
-            if principal in self.newcomers:
+        with self.state.lock:
+            if principal in self.state.newcomers:
                 return
-            self.newcomers[principal] = identity
+            self.state.newcomers[principal] = identity
         logger.info(
             "new CalDAV user %s (mailbox %s, %s) let in by caldav.allow; their calendars are "
             "not synced until they are added as a [[user]]",

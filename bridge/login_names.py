@@ -87,6 +87,7 @@ def choose_principal(
     alias: str,
     users: Iterable[tuple[str, str]],
     allow: Iterable[str],
+    reserved: Iterable[str] = (),
 ) -> Admission:
     """The CalDAV principal for the owner of mailbox `alias`, as Exchange reported it.
 
@@ -94,6 +95,7 @@ def choose_principal(
         alias: the mailbox alias from the `<BASE href>` of the user's own OWA page.
         users: (CalDAV name, mailbox alias) of every configured user.
         allow: further aliases that may log in (`caldav.allow`; "*" = every mailbox).
+        reserved: principal names calbridge itself uses (the GAL's), never given to a person.
     """
     wanted = alias.strip().lower()
     pairs = [(name, mailbox.lower()) for name, mailbox in users]
@@ -105,6 +107,8 @@ def choose_principal(
         return Admission(None, "not a configured user and not in caldav.allow")
     if not _simple(wanted):
         return Admission(None, "mailbox alias unusable as a CalDAV principal")
+    if wanted in {r.lower() for r in reserved}:
+        return Admission(None, "the name is reserved by calbridge")
     if any(name.lower() == wanted for name, _ in pairs):
         # A configured user of that name reads another mailbox: never hand over their calendars.
         return Admission(None, "the name belongs to a configured user of another mailbox")

@@ -65,3 +65,8 @@ def test_an_allowed_alias_never_takes_a_configured_name_of_another_mailbox() -> 
 def test_an_alias_that_cannot_be_a_path_segment_is_refused() -> None:
     assert choose_principal(".hidden", USERS, ("*",)).principal is None
     assert choose_principal("d\u00e9j\u00e0", USERS, ("*",)).principal is None
+
+
+def test_a_name_calbridge_uses_itself_is_never_a_persons_principal() -> None:
+    assert choose_principal("gal", USERS, ("*",), reserved=("gal",)).principal is None
+    assert choose_principal("gal", USERS, ("*",)).principal == "gal"

@@ -23,7 +23,7 @@ import requests
 from caldav.lib.error import AuthorizationError
 
 from bridge.config import UserConfig
-from bridge.exchange_auth import ExchangeAuth
+from bridge.exchange_auth import LoginState
 from bridge.login_guard import LoginGuard
 from bridge.service import Service
 from exchange_sim.mailboxes import Mailbox, demo_mailboxes
@@ -84,10 +84,9 @@ def exchange_login_bridge(
             service.stop()
 
 
-def plugin(service: Service) -> ExchangeAuth:
-    factory = service.caldav_configuration.get("auth", "type")
-    assert factory.plugin is not None
-    found: ExchangeAuth = factory.plugin
+def plugin(service: Service) -> LoginState:
+    """What the service's Exchange auth plugins share: guard, probe count, newcomers."""
+    found: LoginState = service.caldav_configuration.get("auth", "type").state
     return found
 
 
