@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from bench.common import nproc
 
-SECTIONS = ("ops", "latency", "idle", "put", "open", "door")
+SECTIONS = ("ops", "latency", "idle", "scale", "outage", "put", "open", "door")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -22,6 +22,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--ops", type=int, help="meetings per operation count (default 10)")
     parser.add_argument("--meetings", type=int, help="meetings for the latency run (default 50)")
     parser.add_argument("--events", type=int, help="stored events for the idle pass (10000)")
+    parser.add_argument("--users", type=int, help="users for the scale section (default 500)")
+    parser.add_argument("--user-events", type=int,
+                        help="events per user for the scale section (default 2000)")
+    parser.add_argument("--outage", type=float,
+                        help="seconds Exchange is down in the outage section (default 300)")
     parser.add_argument("--puts", type=int, help="PUTs per Radicale server (default 200)")
     parser.add_argument("--items", type=int, help="state items for the open timing (10000)")
     parser.add_argument("--seed", choices=("bulk", "import_events"), default="bulk",
@@ -36,6 +41,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     args.events = args.events or (1000 if quick else 10000)
     args.puts = args.puts or (50 if quick else 200)
     args.items = args.items or (1000 if quick else 10000)
+    args.users = args.users or (20 if quick else 500)
+    args.user_events = args.user_events or (200 if quick else 2000)
+    args.outage = args.outage or (20.0 if quick else 300.0)
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(args.only) - set(SECTIONS)
     if unknown:
@@ -76,6 +84,18 @@ def main(argv: list[str] | None = None) -> int:
             args.seed,
             repro("--only idle", f"--events {args.events}", f"--seed {args.seed}"),
         )
+    if "scale" in args.only:
+        from bench import scale
+
+        scale.run(
+            args.users,
+            args.user_events,
+            repro("--only scale", f"--users {args.users}", f"--user-events {args.user_events}"),
+        )
+    if "outage" in args.only:
+        from bench import outage
+
+        outage.run(args.outage, repro("--only outage", f"--outage {args.outage:g}"))
     if "put" in args.only:
         from bench import radicale_put
 

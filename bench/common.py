@@ -39,12 +39,18 @@ def temp_dir(prefix: str) -> Iterator[Path]:
 
 @contextmanager
 def running_service(
-    state_dir: Path, *, autosync: bool, interval: float = 3600, cancel_grace: float | None = None
+    state_dir: Path,
+    *,
+    autosync: bool,
+    interval: float = 3600,
+    cancel_grace: float | None = None,
+    **changes: object,
 ) -> Iterator[Service]:
     """A full calbridge (Radicale + plugin + engine + embedded simulator) on free ports;
-    `cancel_grace` overrides the configured wait before a deleted event is cancelled."""
+    `cancel_grace` overrides the configured wait before a deleted event is cancelled, and
+    `changes` replace other fields of the configuration (e.g. `users=...`)."""
     config = load_config(None, state_dir=state_dir, caldav_port=free_port(), sim_port=free_port())
-    config = replace(config, interval=interval)
+    config = replace(config, interval=interval, **changes)  # type: ignore[arg-type]
     if cancel_grace is not None:
         config = replace(config, cancel_grace=cancel_grace)
     service = Service(config, autosync=autosync)

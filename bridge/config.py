@@ -101,6 +101,7 @@ class Config:
     mass_cancel_threshold: float
     mass_cancel_min: int
     cancel_grace: float  # seconds an event must stay gone before its cancellation goes out
+    reconcile_interval: float  # seconds between two full reconciles (every calendar read)
     caldav_host: str
     caldav_port: int
     default_calendar: str  # created for every user at start ("" = none)
@@ -255,6 +256,7 @@ def load_config(
         mass_cancel_threshold=threshold,
         mass_cancel_min=int(reader.number("sync.mass_cancel_min", 3)),
         cancel_grace=reader.number("sync.cancel_grace", 3.0),
+        reconcile_interval=reader.number("sync.reconcile_interval", 3600.0),
         caldav_host=reader.text("caldav.host", "127.0.0.1"),
         caldav_port=caldav_port or int(reader.number("caldav.port", 5232)),
         default_calendar=default_calendar,

@@ -11,7 +11,9 @@ Rules kept here:
   the item spends no attempt, nothing else is tried this pass, and the next pass starts with a
   probe; once Exchange answers, everything goes out exactly once (the journal knows what was
   started).
-- A pass costs what changed: unchanged files are not parsed again (`bridge.snapshots`).
+- A pass costs what changed: the service's passes read only what the `changes` rows and the
+  collections' signatures say moved (`bridge.worklist`), and unchanged files are not parsed
+  again (`bridge.snapshots`); the full reconcile (`sync(full=True)`) reads every calendar.
 - One mailbox is handled by one worker at a time, across threads (a lock) and processes
   (`flock` on state/locks/<mailbox>.lock); mailboxes run in parallel up to `sync.workers`.
 - What the engine keeps in memory is bounded by the calendars: first-seen-gone times are the
@@ -24,12 +26,16 @@ import fcntl
 import logging
 import threading
 import zoneinfo
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Protocol, runtime_checkable
 
-from bridge import plan
+from bridge import plan, worklist
+from bridge.calendars import CalendarEvent
+from bridge.collection_tokens import CollectionTokens
 from bridge.config import Config, UserConfig
 from bridge.exchange.http import Credentials, ExchangeSession, SessionConfig
 from bridge.exchange.mailbox import Mailbox
@@ -86,7 +92,9 @@ class Engine:
         self.config = config
         self.state = state
         self.calendars = calendars
-        self.snapshots = SnapshotReader(calendars, config.timezone)
+        self._work: dict[str, worklist.UserWork] = {}  # this pass: user -> what to read
+        self.snapshots = SnapshotReader(_WorkListSource(calendars, self._work), config.timezone)
+        self.tokens = CollectionTokens(state.path)
         self._clock: Clock = clock or (lambda: datetime.now(UTC))
         # Test seam (bridge.journal.StepHook) around every side effect.
         self._step_hook = step_hook
@@ -108,6 +116,7 @@ class Engine:
         self._lock_dir = config.state_dir / "locks"
 
     def close(self) -> None:
+        self.tokens.close()  # reopened if a pass still running needs it
         with self._mailboxes_lock:
             for mailbox in self._mailboxes.values():
                 mailbox.session.close()
@@ -126,20 +135,78 @@ class Engine:
         *,
         dry_run: bool = False,
         allow_mass_cancel: bool = False,
+        full: bool = True,
     ) -> list[MailboxReport]:
-        """One pass over `users` (default: all); returns a report per user."""
+        """One pass over `users` (default: all); returns a report per user visited.
+
+        `full=False` (the service's wake-ups and interval passes): only what the ``changes``
+        rows and the collections' signatures say moved is read and planned, and a user with
+        nothing to do is not visited (`bridge.worklist`). `full=True` (the reconcile, and every
+        CLI pass) reads every calendar. Either way a change row is acknowledged only by a pass
+        that processed it and did not fail or pause as a whole.
+        """
         chosen = [self.config.user(name) for name in users] if users else list(self.config.users)
         self.wake_at = None
-        pending = self.state.pending_changes(include_bridge=True) if not dry_run else []
-        latest_change = pending[-1].id if pending else None
-        workers = max(1, min(self.config.workers, len(chosen)))
+        work = self._work_list(chosen, full=full or dry_run or allow_mass_cancel)
+        visit = [u for u in chosen if u.name in work.users]
+        self._work.clear()
+        self._work.update(work.users)
+        workers = max(1, min(self.config.workers, len(visit) or 1))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync") as pool:
             reports = list(
-                pool.map(lambda u: self._sync_user(u, dry_run, allow_mass_cancel), chosen)
+                pool.map(lambda u: self._sync_user(u, dry_run, allow_mass_cancel), visit)
             )
-        if latest_change is not None:
-            self.state.ack_changes(latest_change)
+        if dry_run:
+            return reports
+        acked = list(work.ack_now)
+        for user, report in zip(visit, reports, strict=True):
+            if any(line.action == "pass" for line in report.lines):
+                continue  # failed or paused as a whole: its rows stay, it is read again
+            user_work = work.users[user.name]
+            acked.extend(user_work.change_ids)
+            self.tokens.replace(user.name, user_work.signatures)
+        for name, signatures in work.settled.items():
+            self.tokens.replace(name, signatures)
+        if acked:
+            self.tokens.ack(acked)
         return reports
+
+    def _work_list(self, chosen: list[UserConfig], *, full: bool) -> worklist.WorkList:
+        names = [u.name for u in chosen]
+        store = self.calendars
+        signatures: dict[str, dict[str, str]] = {}
+        if isinstance(store, _Signed):
+            with store.read_lock():
+                # Under Radicale's lock: every write so far has its rows, none is half done.
+                changes = self.state.pending_changes(include_bridge=True)
+                signatures = store.signatures(names)
+        else:  # a source that cannot say what moved: read it all
+            full = True
+            changes = self.state.pending_changes(include_bridge=True)
+        by_mailbox = {u.mailbox: u.name for u in chosen}
+        forced: dict[str, str] = {}
+        for mailbox in self.tokens.busy_mailboxes():
+            if mailbox in by_mailbox:
+                forced[by_mailbox[mailbox]] = "unfinished operation or held cancellations"
+        with self._memory_lock:
+            for mailbox, deferred in self._gone.items():
+                if deferred and mailbox in by_mailbox:
+                    forced[by_mailbox[mailbox]] = "a deleted event waits for its cancellation"
+        for name in self.paused:  # the pass starts with the probe (bridge.outage)
+            forced[name] = "paused: Exchange did not answer"
+        retry = {
+            by_mailbox[m]: uids
+            for m, uids in self.tokens.due_retries(self._clock()).items()
+            if m in by_mailbox
+        }
+        known = {u.name for u in self.config.users}
+        wanted = set(names)
+        # Only the users asked for: rows of the others stay for their own pass.
+        mine = [c for c in changes if c.user in wanted or c.user not in known]
+        return worklist.build(
+            names, mine, signatures, self.tokens.stored(), forced=forced, retry_uids=retry,
+            full=full,
+        )
 
     def freebusy(
         self,
@@ -215,22 +282,14 @@ class Engine:
             )
             blocked = recovered.blocked
             self._wake(recovered.due)
-        rows = self.state.items(mailbox_name)
-        snapshots = self.snapshots.read(user.name, rows)
-        with self._memory_lock:
-            gone_since = dict(self._gone.get(mailbox_name, {}))
-        actions = plan.plan(
-            user.email,
-            snapshots,
-            rows,
-            delegates=frozenset(user.delegates),
-            allow_mass_cancel=allow_mass_cancel,
-            mass_cancel_threshold=self.config.mass_cancel_threshold,
-            mass_cancel_min=self.config.mass_cancel_min,
-            cancel_grace=self._grace,
-            gone_since=gone_since,
-            now=now,
-        )
+        rows, snapshots = self._read(user)
+        actions = self._plan(user, snapshots, rows, allow_mass_cancel, now)
+        if not self._reads_all(user) and any(
+            isinstance(a, plan.Cancel | plan.Delete | plan.Hold | plan.Defer) for a in actions
+        ):
+            # A removal is judged against the whole mailbox (mass-cancellation guard, grace).
+            rows, snapshots = self._read_all(user, "removal")
+            actions = self._plan(user, snapshots, rows, allow_mass_cancel, now)
         by_uid = {s.uid: s for s in snapshots if not s.gone}
         held = False
         deferred: dict[str, datetime] = {}
@@ -259,6 +318,68 @@ class Engine:
             if not held:
                 self.state.clear_hold(mailbox_name)
             self._note_seen(mailbox_name, snapshots, actions, rows)
+
+    def _plan(
+        self,
+        user: UserConfig,
+        snapshots: list[plan.Snapshot],
+        rows: list[ItemRow],
+        allow_mass_cancel: bool,
+        now: datetime,
+    ) -> list[plan.Action]:
+        with self._memory_lock:
+            gone_since = dict(self._gone.get(user.mailbox, {}))
+        return plan.plan(
+            user.email,
+            snapshots,
+            rows,
+            delegates=frozenset(user.delegates),
+            allow_mass_cancel=allow_mass_cancel,
+            mass_cancel_threshold=self.config.mass_cancel_threshold,
+            mass_cancel_min=self.config.mass_cancel_min,
+            cancel_grace=self._grace,
+            gone_since=gone_since,
+            now=now,
+        )
+
+    def _reads_all(self, user: UserConfig) -> bool:
+        work = self._work.get(user.name)
+        return work is None or work.full
+
+    def _read(self, user: UserConfig) -> tuple[list[ItemRow], list[plan.Snapshot]]:
+        """The rows and the calendar events this pass plans: all of them, or (work list) the
+        changed places and every row they may concern (`_WorkListSource` reads the files)."""
+        if self._reads_all(user):
+            rows = self.state.items(user.mailbox)
+            return rows, self.snapshots.read(user.name, rows)
+        work = self._work[user.name]
+        where = self.tokens.places_of(user.mailbox, work.uids)
+        if any(place is None for place in where.values()):
+            return self._read_all(user, "a row has no place")
+        places = set(work.places) | {p for p in where.values() if p is not None}
+        self._work[user.name] = replace(work, places=frozenset(places))
+        uids = set(work.uids) | self.tokens.uids_at(user.mailbox, places)
+        rows = [r for uid in sorted(uids) if (r := self.state.get_item(user.mailbox, uid))]
+        snapshots = self.snapshots.read(user.name, rows)
+        # An event found here may belong to a row recorded elsewhere (a UID that moved, or a
+        # second file with the same UID), and a row may point elsewhere: only the whole
+        # picture can tell which.
+        have = {r.uid for r in rows}
+        for snap in snapshots:
+            if not snap.gone and snap.uid not in have:
+                if self.state.get_item(user.mailbox, snap.uid) is not None:
+                    return self._read_all(user, "a UID moved")
+        for row in rows:
+            if row.collection and row.href and (row.collection, row.href) not in places:
+                if row.status != "cancelled":
+                    return self._read_all(user, "a UID moved")
+        return rows, snapshots
+
+    def _read_all(
+        self, user: UserConfig, reason: str
+    ) -> tuple[list[ItemRow], list[plan.Snapshot]]:
+        self._work[user.name] = replace(self._work[user.name], full=True, reason=reason)
+        return self._read(user)
 
     def _apply_one(
         self,
@@ -377,6 +498,33 @@ class Engine:
                     yield
                 finally:
                     fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@runtime_checkable
+class _Signed(Protocol):
+    """A calendar source that can say what moved (`bridge.calendars.CalendarStore`)."""
+
+    def events(self, user: str) -> Sequence[CalendarEvent]: ...
+    def read_lock(self) -> AbstractContextManager[None]: ...
+    def signatures(self, users: Sequence[str]) -> dict[str, dict[str, str]]: ...
+    def events_at(
+        self, user: str, places: Iterable[tuple[str, str]]
+    ) -> Sequence[CalendarEvent]: ...
+
+
+class _WorkListSource:
+    """The calendars as this pass's work list lets the snapshot reader see them: every event
+    of a user read in full, only the listed places of a user read partially."""
+
+    def __init__(self, calendars: CalendarSource, work: dict[str, worklist.UserWork]) -> None:
+        self._calendars = calendars
+        self._work = work
+
+    def events(self, user: str) -> Sequence[CalendarEvent]:
+        work = self._work.get(user)
+        if work is not None and not work.full and isinstance(self._calendars, _Signed):
+            return self._calendars.events_at(user, work.places)
+        return self._calendars.events(user)  # type: ignore[return-value]
 
 
 def _safe(name: str) -> str:

@@ -2,9 +2,11 @@
 
 Rules kept here: this is the launcher, the one place (with cli.py) allowed to start both the
 bridge and `exchange_sim`; everything runs on loopback by default; the sync loop runs one pass at
-a time (APScheduler `max_instances=1`, `coalesce=True`), and a change recorded by the plugin
-pulls the next pass forward after a short debounce instead of starting a second one (during a
-pass it only marks the pass to go again, and ticks skipped by a long pass are logged once).
+a time (`_tick` holds `_running`; a second caller only marks the pass to go again, and ticks
+skipped by a long pass are logged once). A change recorded by the plugin starts a pass at once
+when none runs (no debounce: a lone change waits for nothing); changes saved during a pass are
+coalesced into one more pass right after it. Passes read only what changed (`bridge.worklist`);
+the full reconcile runs at start and every `sync.reconcile_interval` seconds.
 Every user gets the default calendar at start, so a client that cannot create one has one to
 subscribe to. Stopping never waits for Exchange: a pass still running after `STOP_GRACE` is left
 to the journal (`stop()` returns False and the process exits), and the next start finishes it.
@@ -49,7 +51,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DEBOUNCE = timedelta(milliseconds=300)
+# A deferred item's pass runs this long after it is due (the due check is `now >= due`).
+DEFERRED_MARGIN = timedelta(milliseconds=50)
 STOP_GRACE = 2.0  # seconds a running pass gets to finish when the service stops
 
 
@@ -138,6 +141,8 @@ class Service:
         self._stopped = threading.Event()
         self._stop_requested = threading.Event()
         self._dirty = threading.Event()
+        self._running = threading.Lock()  # held by the one `_tick` that runs passes
+        self._reconcile_due = 0.0  # time.monotonic() of the next full reconcile (0: at start)
         self._idle = threading.Event()  # no sync pass running
         self._idle.set()
         self._pass_lock = threading.Lock()  # a pass starts only while the service is not stopping
@@ -216,27 +221,30 @@ class Service:
             logger.error("sync is paused, CalDAV keeps serving: %s", damage)
 
     def _schedule_deferred(self) -> None:
-        """A cancellation waiting out its grace period gets a pass when it becomes due."""
+        """A deferred item (a cancellation in its grace period) gets a pass when it is due."""
         due = self.engine.wake_at if self.engine is not None else None
         scheduler = self._scheduler
         if due is None or scheduler is None or self._stopped.is_set():
             return
-        job = scheduler.get_job("sync")
-        if job is not None and (job.next_run_time is None or job.next_run_time > due):
-            job.modify(next_run_time=due + DEBOUNCE)
+        try:  # the job only wakes: it never runs a pass itself, so it never overlaps one
+            scheduler.add_job(
+                self.wake, "date", run_date=due + DEFERRED_MARGIN, id="deferred",
+                replace_existing=True, misfire_grace_time=None,
+            )
+        except Exception:  # the scheduler is shutting down
+            logger.debug("deferred wake-up not scheduled", exc_info=True)
 
     def wake(self) -> None:
-        """Pull the next sync pass forward (called by the plugin under Radicale's lock)."""
-        self._dirty.set()  # a pass running right now runs once more (see _tick)
+        """Start a pass now (called by the plugin under Radicale's lock: it only signals).
+
+        No debounce: the first change to a quiet calendar goes out at once. During a pass the
+        change only marks it dirty, and that pass goes once more (see `_tick`)."""
+        self._dirty.set()
         scheduler = self._scheduler
         if scheduler is None or self._stopped.is_set() or not self._idle.is_set():
-            return  # during a pass, pulling the job forward would only be a skipped tick
-        try:
-            job = scheduler.get_job("sync")
-            soon = datetime.now(job.next_run_time.tzinfo if job and job.next_run_time else None)
-            soon = soon + DEBOUNCE
-            if job is not None and (job.next_run_time is None or job.next_run_time > soon):
-                job.modify(next_run_time=soon)
+            return  # during a pass, a job now would only be a skipped tick
+        try:  # a one-shot job of its own: never counted against the interval job's instance
+            scheduler.add_job(self._tick, misfire_grace_time=None)
         except Exception:  # a wake-up must never fail the client's request
             logger.debug("wake-up failed", exc_info=True)
 
@@ -398,6 +406,20 @@ class Service:
             )
 
     def _tick(self) -> None:
+        """The interval job and every wake-up: run passes unless one is running already."""
+        while True:
+            if not self._running.acquire(blocking=False):
+                self._dirty.set()  # the pass running now goes once more
+                return
+            try:
+                self._passes()
+            finally:
+                self._running.release()
+            # A wake-up that found the lock taken after the last check is ours to serve.
+            if not self._dirty.is_set() or self._stopped.is_set() or self.damage is not None:
+                return
+
+    def _passes(self) -> None:
         assert self.engine is not None
         while True:
             with self._pass_lock:
@@ -406,8 +428,11 @@ class Service:
                 self._idle.clear()
             self._dirty.clear()
             self._skip_noted = False
+            full = time.monotonic() >= self._reconcile_due
             try:
-                self.engine.sync()
+                self.engine.sync(full=full)
+                if full:
+                    self._reconcile_due = time.monotonic() + self.config.reconcile_interval
             except StateDamaged:
                 pass  # reported once, below
             except Exception:
@@ -418,8 +443,8 @@ class Service:
                 self._pause_sync(self.engine.state.damage)
                 return
             self._schedule_deferred()
-            # A change saved during the pass: the scheduler skipped its wake-up (one instance
-            # at a time), so go again now rather than at the next interval.
+            # A change saved during the pass only marked it dirty: go again now rather than
+            # at the next interval.
             if not self._dirty.is_set():
                 break
 

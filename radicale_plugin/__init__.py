@@ -25,13 +25,14 @@ Write paths and the rows they record (``op`` in parentheses):
 Options (declared through Radicale's plugin schema, ``Configuration.copy(PLUGIN_CONFIG_SCHEMA)``):
 
 - ``[storage] calbridge_db``: the SQLite file; default ``<filesystem_folder>/../bridge.sqlite``.
-- ``[storage] calbridge_wake``: optional path of a UNIX datagram socket; after each write one
-  byte is sent to it, non-blocking, and errors (nobody listening, queue full) are ignored.
 
 Wake-ups: after each successful write operation (one storage call, whatever number of rows it
-recorded) the plugin calls the in-process callback registered with ``set_wakeup`` and sends the
-datagram. Both happen while Radicale still holds its storage write lock, so the callback must
-only signal (set an event, poke a scheduler) and return; exceptions from it are swallowed.
+recorded) the plugin calls the in-process callback registered with ``set_wakeup``. It runs while
+Radicale still holds its storage write lock, so the callback must only signal (set an event)
+and return; exceptions from it are swallowed. There is no out-of-process wake-up (the former
+``calbridge_wake`` datagram socket): ``calbridge run`` serves Radicale in its own process, and a
+Radicale run elsewhere on the same folder is still seen, at the next interval pass, through its
+``changes`` rows and the collection folders' signatures.
 
 The bridge's own writes (design section 4b): code that writes into Radicale's storage in-process
 on behalf of the bridge wraps the call in ``with bridge_write():``. The flag is thread-local.
@@ -45,10 +46,9 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, ClassVar
 
 from radicale import config as radicale_config
@@ -86,15 +86,8 @@ PLUGIN_CONFIG_SCHEMA: dict[str, dict[str, dict[str, Any]]] = {
             "help": "calbridge SQLite file (default: <filesystem_folder>/../bridge.sqlite)",
             "type": radicale_config.filepath,
         },
-        "calbridge_wake": {
-            "value": "",
-            "help": "UNIX datagram socket poked after each write (optional)",
-            "type": radicale_config.filepath,
-        },
     },
 }
-
-_WAKE_BYTE = b"\x01"
 
 WakeupCallback = Callable[[], None]
 
@@ -130,18 +123,34 @@ _bulk_local = threading.local()
 
 @contextmanager
 def bulk_upload() -> Iterator[None]:
-    """Many `Collection.upload` calls in a row (an .ics import, under one storage lock):
-    Radicale's history clean-up runs once per collection when the block ends, not per item."""
+    """Many `Collection.upload` calls in a row (an .ics import, under one storage lock).
+
+    Radicale's history clean-up runs once per collection when the block ends, not per item;
+    files are written without a temporary folder each and without an ``fsync`` each: when the
+    block ends, one ``os.sync()`` makes them all durable (if ``[storage] _filesystem_fsync`` is
+    on), before the caller reports the import done. A crash inside the block can lose files
+    whose ``changes`` rows exist; a row for a missing file is a no-op for the engine.
+    """
     if getattr(_bulk_local, "pending", None) is not None:
         yield  # nested: the outer block cleans up
         return
     _bulk_local.pending = {}
+    _bulk_local.unsynced = False
     try:
         yield
     finally:
         pending, _bulk_local.pending = _bulk_local.pending, None
-        for collection in pending.values():
-            multifilesystem.Collection._clean_history(collection)
+        unsynced, _bulk_local.unsynced = _bulk_local.unsynced, False
+        try:
+            for collection in pending.values():
+                multifilesystem.Collection._clean_history(collection)
+        finally:
+            if unsynced:
+                os.sync()
+
+
+def _in_bulk() -> bool:
+    return getattr(_bulk_local, "pending", None) is not None
 
 
 def _in_bridge_write() -> bool:
@@ -185,16 +194,7 @@ def _change(collection_path: str, href: str | None, uid: str | None, op: str) ->
     return Change(_owner(collection_path), collection_path, href, uid, op)
 
 
-def _send_wake(path: str) -> None:
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-            sock.setblocking(False)
-            sock.sendto(_WAKE_BYTE, path)
-    except (OSError, AttributeError) as e:  # nobody listening, queue full, no AF_UNIX
-        logger.debug("calbridge: wake-up datagram to %r not sent: %s", path, e)
-
-
-def _wake(socket_path: str) -> None:
+def _wake() -> None:
     with _wakeup_lock:
         callback = _wakeup_callback
     if callback is not None:
@@ -202,12 +202,34 @@ def _wake(socket_path: str) -> None:
             callback()
         except Exception:
             logger.warning("calbridge: wake-up callback failed", exc_info=True)
-    if socket_path:
-        _send_wake(socket_path)
 
 
 class Collection(multifilesystem.Collection):
     """multifilesystem collection whose item writes are journaled after they succeed."""
+
+    @contextmanager
+    def _atomic_write(
+        self, path: str, mode: str = "w", newline: str | None = None
+    ) -> Iterator[Any]:
+        if not _in_bulk():
+            with super()._atomic_write(path, mode, newline) as handle:
+                yield handle
+            return
+        # Inside bulk_upload(): a temporary file beside the target, renamed over it (still
+        # atomic for readers), without Radicale's temporary folder and fsync per file.
+        parent, name = os.path.split(path)
+        temporary = os.path.join(parent, f".Radicale.tmp-bulk-{threading.get_ident()}-{name}")
+        try:
+            with open(temporary, mode, newline=newline,
+                      encoding=None if "b" in mode else self._encoding) as handle:
+                yield handle
+            os.replace(temporary, path)
+        except BaseException:
+            with suppress(FileNotFoundError):
+                os.remove(temporary)
+            raise
+        if self._storage._filesystem_fsync:
+            _bulk_local.unsynced = True
 
     def upload(self, href: str, item: radicale_item.Item
                ) -> tuple[radicale_item.Item, radicale_item.Item | None]:
@@ -256,9 +278,7 @@ class Storage(multifilesystem.Storage):
         super().__init__(configuration)
         self._recorder = ChangeRecorder(changes_db_path(configuration))
         self._damage_reported = False  # a damaged journal file is logged once, until it heals
-        self._wake_path: str = configuration.get("storage", "calbridge_wake")
-        logger.info("calbridge: journaling changes to %r, wake-up socket %r",
-                    self._recorder.path, self._wake_path or None)
+        logger.info("calbridge: journaling changes to %r", self._recorder.path)
 
     def create_collection(
             self, href: str, items: Iterable[radicale_item.Item] | None = None,
@@ -311,4 +331,4 @@ class Storage(multifilesystem.Storage):
                                "(%s); CalDAV keeps working, see `calbridge status`",
                                self._recorder.path, error)
         if not own:
-            _wake(self._wake_path)
+            _wake()

@@ -86,8 +86,8 @@ def start_radicale(
     Collections live in ``tmp_path/collections``, so the plugin's default journal is
     ``tmp_path/bridge.sqlite`` (``radicale_plugin.changes_db_path(configuration)``).
     ``extra_config`` is merged per section over the defaults below, e.g.
-    ``{"storage": {"calbridge_wake": "state/wake.sock"}}``. The yielded configuration is the one the
-    server was started with (without the server address), e.g. for ``radicale.storage.load``.
+    ``{"storage": {"calbridge_db": "state/other.sqlite"}}``. The yielded configuration is the one
+    the server was started with (without the server address), e.g. for ``radicale.storage.load``.
     """
     htpasswd = tmp_path / "htpasswd"
     htpasswd.write_text("".join(f"{user}:{password}\n" for user, password in users.items()),

@@ -8,9 +8,7 @@ failure in the journal or the wake-up ever fails the client's request.
 from __future__ import annotations
 
 import logging
-import socket
 import sqlite3
-import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -133,7 +131,7 @@ def test_recorder_creates_the_agreed_schema_in_wal_mode(tmp_path: Path) -> None:
     stamp = datetime.fromisoformat(ts)
     assert stamp.utcoffset() is not None and stamp.utcoffset().total_seconds() == 0
     assert abs((datetime.now(UTC) - stamp).total_seconds()) < 60
-    assert recorder._connection().execute("PRAGMA busy_timeout").fetchone() == (5000,)
+    assert recorder._connect().execute("PRAGMA busy_timeout").fetchone() == (5000,)
     recorder.close()
 
 
@@ -151,18 +149,17 @@ def test_recorder_batches_share_one_transaction_and_timestamp(tmp_path: Path) ->
     recorder.close()
 
 
-def test_recorder_uses_one_connection_per_thread(tmp_path: Path) -> None:
+def test_recorder_shares_one_connection_across_threads(tmp_path: Path) -> None:
+    """Radicale serves each client connection on a new thread: a connection per thread would
+    be opened (and its PRAGMAs run) again and again."""
     recorder = ChangeRecorder(str(tmp_path / "bridge.sqlite"))
-    assert recorder._connection() is recorder._connection()
-    seen: list[object] = []
+    shared = recorder._connect()
     errors: list[BaseException] = []
 
     def work() -> None:
         try:
             for n in range(25):
                 recorder.record("bob", "bob/cal", f"{n}.ics", None, "upload")
-            seen.append(recorder._connection())
-            recorder.close()
         except BaseException as e:
             errors.append(e)
 
@@ -172,10 +169,13 @@ def test_recorder_uses_one_connection_per_thread(tmp_path: Path) -> None:
     for thread in threads:
         thread.join()
     assert errors == []
-    assert len({id(c) for c in seen}) == 6
-    assert recorder._connection() not in seen
+    assert recorder._connect() is shared
     recorder.close()
     assert Journal(recorder.path).count() == 150
+    recorder.record("bob", "bob/cal", "after-close.ics", None, "upload")  # reconnects
+    assert recorder._connect() is not shared
+    recorder.close()
+    assert Journal(recorder.path).count() == 151
 
 
 # --- configuration --------------------------------------------------------------------------
@@ -195,7 +195,11 @@ def test_options_are_declared_through_the_plugin_schema(tmp_path: Path) -> None:
     assert changes_db_path(default) == str(tmp_path / "bridge.sqlite")
     storage = radicale_storage.load(default)
     assert isinstance(storage, radicale_plugin.Storage)
-    assert storage.configuration.get("storage", "calbridge_wake") == ""
+    # The out-of-process wake-up socket is gone (the service wakes in process): Radicale
+    # refuses the old option by name instead of ignoring it.
+    old = _configuration(tmp_path, calbridge_wake=str(tmp_path / "wake.sock"))
+    with pytest.raises(RuntimeError, match="Invalid option 'calbridge_wake'"):
+        radicale_storage.load(old)
 
     explicit = _configuration(tmp_path, calbridge_db=str(tmp_path / "x" / "j.sqlite"))
     assert changes_db_path(explicit) == str(tmp_path / "x" / "j.sqlite")
@@ -351,44 +355,6 @@ def test_wakeup_callback_runs_once_per_write_after_its_rows(server: Server) -> N
     rows_per_write = [b - a for a, b in zip([0, *calls], calls, strict=False)]
     assert rows_per_write == [1, 1, 1, 1, 1, 2, 3, 1]
     assert calls[-1] == journal.count()
-
-
-@pytest.fixture
-def wake_socket() -> Iterator[tuple[str, socket.socket]]:
-    # AF_UNIX paths are limited to ~107 bytes; pytest's tmp_path can be longer.
-    with tempfile.TemporaryDirectory(prefix="cbw") as folder:
-        path = str(Path(folder) / "wake.sock")
-        receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        receiver.bind(path)
-        try:
-            yield path, receiver
-        finally:
-            receiver.close()
-
-
-def test_wake_socket_gets_one_byte_per_write(
-        tmp_path: Path, wake_socket: tuple[str, socket.socket]) -> None:
-    path, receiver = wake_socket
-    with running(tmp_path, {"storage": {"calbridge_wake": path}}) as server:
-        server.make_calendar("office")
-        receiver.settimeout(5)
-        assert receiver.recv(16) == b"\x01"  # the principal's creation
-        assert receiver.recv(16) == b"\x01"  # the calendar's
-        assert put_ics(server.base_url + "/alice/office/s.ics",
-                       vcalendar(("s@x", "S"))).status_code == 201
-        assert receiver.recv(16) == b"\x01"
-        receiver.setblocking(False)
-        with pytest.raises(BlockingIOError):
-            receiver.recv(16)
-
-
-def test_wake_socket_without_listener_is_ignored(tmp_path: Path) -> None:
-    nobody = str(tmp_path / "nobody-listens.sock")
-    with running(tmp_path, {"storage": {"calbridge_wake": nobody}}) as server:
-        server.make_calendar("office")
-        put = put_ics(server.base_url + "/alice/office/n.ics", vcalendar(("n@x", "N")))
-        assert put.status_code == 201
-        assert server.journal.new()[-1] == ("alice", "alice/office", "n.ics", "n@x", "upload")
 
 
 # --- the bridge's own writes ----------------------------------------------------------------
