@@ -385,7 +385,7 @@ class Service:
         scheduler = BackgroundScheduler(timezone="UTC", logger=logfilters.scheduler_logger())
         scheduler.add_listener(self._note_skipped_tick, EVENT_JOB_MAX_INSTANCES)
         scheduler.add_job(
-            self._tick,
+            self._interval,
             "interval",
             seconds=max(1.0, self.config.interval),
             id="sync",
@@ -396,7 +396,14 @@ class Service:
         scheduler.start()
         self._scheduler = scheduler
 
-    def _note_skipped_tick(self, event: JobSubmissionEvent) -> None:
+    def _interval(self) -> None:
+        """The interval's pass; a tick that finds a pass (started by a wake-up) still running
+        says so once per pass, as a tick the scheduler skips does."""
+        if self._running.locked():
+            self._note_skipped_tick(None)
+        self._tick()
+
+    def _note_skipped_tick(self, event: JobSubmissionEvent | None) -> None:
         if not self._skip_noted:  # once per long pass, not once per tick
             self._skip_noted = True
             logger.warning(
