@@ -3,9 +3,10 @@
 A full calbridge with its sync loop (`autosync=True`, interval 60 s; 10 s with `--quick`). After
 a warm-up meeting, every request to the simulator answers 503 (`faults.add(".", status=503,
 count=None)`) for the outage (300 s; 20 s with `--quick`); alice saves meetings with bob during
-it (one at the start, then evenly spread), each failing and waiting its back-off. Then the fault
-is removed, and the figure is the time from that moment until every one of those meetings' request
-is in bob's Inbox (checked in the simulator's store), against the target of one interval.
+it (one at the start, then evenly spread): the mailbox pauses (`bridge.outage`: no item spends an
+attempt) and the change rows stay; each interval's pass visits it and starts with the probe. Then
+the fault is removed, and the figure is the time from that moment until every one of those
+meetings' request is in bob's Inbox (checked in the simulator's store), against one interval.
 """
 
 from __future__ import annotations
