@@ -143,7 +143,7 @@ def bulk_upload() -> Iterator[None]:
         unsynced, _bulk_local.unsynced = _bulk_local.unsynced, False
         try:
             for collection in pending.values():
-                multifilesystem.Collection._clean_history(collection)
+                multifilesystem.Collection._clean_history(collection)  # type: ignore[no-untyped-call]  # Radicale: untyped
         finally:
             if unsynced:
                 os.sync()
@@ -265,7 +265,7 @@ class Collection(multifilesystem.Collection):
         if pending is not None:
             pending[self.path] = self
             return
-        super()._clean_history()
+        super()._clean_history()  # type: ignore[no-untyped-call]  # Radicale: untyped
 
 
 class Storage(multifilesystem.Storage):
