@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import vobject  # type: ignore[import-untyped]  # vobject ships no type stubs
+import vobject
 from radicale import config as radicale_config
 from radicale import item as radicale_item
 from radicale import pathutils

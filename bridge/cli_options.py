@@ -118,7 +118,7 @@ def _with_options(func: F, secrets: bool, starts_instance: bool, sim_port_help: 
             where = f"{error.filename}: " if error.filename else ""
             fail("cannot continue:", f"{where}{error.strerror or error}")
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper  # type: ignore[return-value]  # same signature as the command
 
 
 def fail(what: str, detail: str, *, code: int = 1) -> NoReturn:

@@ -56,7 +56,7 @@ from bridge.report import (
     ReportLine,
     Skipped,
 )
-from bridge.snapshots import CalendarSource, SnapshotReader
+from bridge.snapshots import CalendarSource, Event, SnapshotReader
 from bridge.state import ItemRow, State
 
 __all__ = ["Crash", "Engine", "MailboxReport", "ReportLine"]
@@ -480,7 +480,7 @@ class Engine:
         return SessionConfig(
             server_url=config.server_url(),
             credentials=credentials,
-            auth=config.auth,  # type: ignore[arg-type]
+            auth=config.auth,  # type: ignore[arg-type]  # config validated it
             verify=config.verify,
             insecure=config.insecure,
             read_timeout=config.timeout,
@@ -520,11 +520,11 @@ class _WorkListSource:
         self._calendars = calendars
         self._work = work
 
-    def events(self, user: str) -> Sequence[CalendarEvent]:
+    def events(self, user: str) -> Sequence[Event]:
         work = self._work.get(user)
         if work is not None and not work.full and isinstance(self._calendars, _Signed):
             return self._calendars.events_at(user, work.places)
-        return self._calendars.events(user)  # type: ignore[return-value]
+        return self._calendars.events(user)
 
 
 def _safe(name: str) -> str:

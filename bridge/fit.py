@@ -130,4 +130,4 @@ def fit(meeting: Meeting) -> Meeting:
         changes["attendees"] = attendees
     if all(getattr(meeting, k) == v for k, v in changes.items()):
         return meeting
-    return replace(meeting, **changes)  # type: ignore[arg-type]
+    return replace(meeting, **changes)  # type: ignore[arg-type]  # the keys and values come from Meeting fields

@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-import vobject  # type: ignore[import-untyped]
+import vobject
 
 from bridge.exchange.owa import GalEntry
 

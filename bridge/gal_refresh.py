@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-import vobject  # type: ignore[import-untyped]
+import vobject
 from radicale import config as radicale_config
 from radicale import item as radicale_item
 from radicale import storage as radicale_storage

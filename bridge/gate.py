@@ -168,7 +168,7 @@ def install() -> None:
     with _installed:
         if _done:
             return
-        radicale_server.Application = _GatedApplication  # type: ignore[attr-defined,assignment]
+        radicale_server.Application = _GatedApplication  # type: ignore[attr-defined,assignment]  # serve() has no hook
         zone_registry.install()
         logging.getLogger("radicale").addFilter(_OneLineBadInput())
         logging.getLogger().addFilter(_QuietUnknownTzid())

@@ -766,7 +766,7 @@ def _components(
 def _line_parts(line: str) -> tuple[str, str]:
     """(NAME, value) of a content line as icalendar's tokenizer reads it; ("", "") if it cannot."""
     try:
-        name, _params, value = line.parts()  # type: ignore[attr-defined]
+        name, _params, value = line.parts()  # type: ignore[attr-defined]  # Contentline.parts is missing from icalendar's types
     except (ValueError, AttributeError):
         return "", ""
     return str(name).upper(), str(value)
@@ -784,7 +784,7 @@ def _recover(content: str, floating: _Zone) -> list[_Group] | None:
     header: list[str] = []
     blocks: list[list[str]] = []
     depth = calendars = 0
-    for line in Contentlines.from_ical(content):  # type: ignore[no-untyped-call]
+    for line in Contentlines.from_ical(content):  # type: ignore[no-untyped-call]  # unannotated in icalendar
         if not line:
             continue
         name = _line_parts(line)[0]

@@ -342,5 +342,5 @@ def _to_utc(value: datetime | date, zone: object | None) -> datetime:
     midnight = datetime(value.year, value.month, value.day)
     if zone is None:
         return midnight.replace(tzinfo=UTC)
-    return midnight.replace(tzinfo=zone).astimezone(UTC)  # type: ignore[arg-type]
+    return midnight.replace(tzinfo=zone).astimezone(UTC)  # type: ignore[arg-type]  # callers pass a tzinfo
 

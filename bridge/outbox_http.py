@@ -82,7 +82,7 @@ class FreeBusyDesk:
                     SessionConfig(
                         server_url=config.server_url(),
                         credentials=credentials,
-                        auth=config.auth,  # type: ignore[arg-type]
+                        auth=config.auth,  # type: ignore[arg-type]  # config validated it
                         verify=config.verify,
                         insecure=config.insecure,
                         read_timeout=config.timeout,
@@ -174,7 +174,7 @@ class OutboxLayer:
             ).partition(":")
         except (binascii.Error, UnicodeDecodeError):
             return None
-        context = radicale_auth.AuthContext()  # type: ignore[no-untyped-call]
+        context = radicale_auth.AuthContext()  # type: ignore[no-untyped-call]  # unannotated in Radicale
         context.remote_addr = str(environ.get("REMOTE_ADDR", ""))
         user, _info, _groups = self._auth.login(login, password, context)
         return user or None

@@ -19,10 +19,12 @@ from bridge import ical
 from bridge.plan import Snapshot
 from bridge.state import ItemRow
 
-__all__ = ["CalendarSource", "SnapshotReader"]
+__all__ = ["CalendarSource", "Event", "SnapshotReader"]
 
 
-class _Event(Protocol):
+class Event(Protocol):
+    """One calendar file as read (`bridge.calendars.CalendarEvent` is one)."""
+
     @property
     def collection(self) -> str: ...
     @property
@@ -36,7 +38,7 @@ class _Event(Protocol):
 class CalendarSource(Protocol):
     """What is read of the calendars (`bridge.calendars.CalendarStore`)."""
 
-    def events(self, user: str) -> Sequence[_Event]: ...
+    def events(self, user: str) -> Sequence[Event]: ...
 
 VerdictKey = tuple[str, str, str]  # (collection, href, etag)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from datetime import tzinfo
 
-from vobject import icalendar as vobject_icalendar  # type: ignore[import-untyped]  # no stubs
+from vobject import icalendar as vobject_icalendar
 
 __all__ = ["install", "new_request"]
 

@@ -222,7 +222,7 @@ def _check_mailboxes(config: Config, stack: ExitStack) -> list[Finding]:
         session = ExchangeSession(SessionConfig(
             server_url=config.server_url(),
             credentials=_credentials(config, owner),
-            auth=config.auth,  # type: ignore[arg-type]
+            auth=config.auth,  # type: ignore[arg-type]  # config validated it
             verify=config.verify,
             insecure=config.insecure,
             connect_timeout=CONNECT_TIMEOUT,

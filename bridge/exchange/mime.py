@@ -42,16 +42,16 @@ def _in_zone(meeting: Meeting, zone: tzinfo | None) -> Meeting:
         return value.astimezone(local) if isinstance(value, datetime) else value
 
     overrides = tuple(
-        replace(o, recurrence_id=move(o.recurrence_id), start=move(o.start), end=move(o.end))  # type: ignore[arg-type]
+        replace(o, recurrence_id=move(o.recurrence_id), start=move(o.start), end=move(o.end))  # type: ignore[arg-type]  # move keeps the type
         for o in meeting.overrides
     )
     return replace(
         meeting,
         tzid=name,
-        start=move(meeting.start),  # type: ignore[arg-type]
-        end=move(meeting.end),  # type: ignore[arg-type]
-        rdates=tuple(move(d) for d in meeting.rdates),  # type: ignore[misc]
-        exdates=tuple(move(d) for d in meeting.exdates),  # type: ignore[misc]
+        start=move(meeting.start),  # type: ignore[arg-type]  # move keeps the type
+        end=move(meeting.end),  # type: ignore[arg-type]  # move keeps the type
+        rdates=tuple(move(d) for d in meeting.rdates),  # type: ignore[misc]  # move keeps the type
+        exdates=tuple(move(d) for d in meeting.exdates),  # type: ignore[misc]  # move keeps the type
         overrides=overrides,
     )
 

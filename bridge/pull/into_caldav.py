@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import icalendar
-import vobject  # type: ignore[import-untyped]  # vobject ships no stubs
+import vobject
 from radicale import config as radicale_config
 from radicale import item as radicale_item
 from radicale import pathutils

@@ -306,14 +306,14 @@ def _clean_value(value: object) -> object:
     else:
         return value
     if params is not None:
-        fresh.params = params  # type: ignore[attr-defined]
+        fresh.params = params  # type: ignore[attr-defined]  # icalendar sets params on its value types as a plain attribute
     return fresh
 
 
 def _as_list(value: object) -> list[icalendar.vCalAddress]:
     if value is None:
         return []
-    return list(value) if isinstance(value, list) else [value]  # type: ignore[list-item]
+    return list(value) if isinstance(value, list) else [value]  # type: ignore[list-item]  # one vCalAddress when the property occurs once
 
 
 def _address(value: object) -> str:

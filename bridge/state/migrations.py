@@ -96,7 +96,7 @@ def _m001_core(db: Database) -> None:
 
 def _m002_holds_and_snapshots(db: Database) -> None:
     """Design §4: held mass cancellations, and the last sent Meeting (a Cancel needs it)."""
-    db["items"].add_column("snapshot", str)  # type: ignore[union-attr]
+    db["items"].add_column("snapshot", str)  # type: ignore[union-attr]  # a table, never a view
     # Plain DDL: sqlite-utils 3.x table helpers commit on their own (`with conn:`), which would
     # end the migration transaction half-way; `Database.execute` does not, in 3.x or 4.x.
     db.execute(
