@@ -212,6 +212,7 @@ class Collection(multifilesystem.Collection):
         self, path: str, mode: str = "w", newline: str | None = None
     ) -> Iterator[Any]:
         if not _in_bulk():
+            handle: Any
             with super()._atomic_write(path, mode, newline) as handle:
                 yield handle
             return
