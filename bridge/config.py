@@ -1,5 +1,8 @@
 """calbridge's configuration: one TOML file, validated before anything starts.
 
+Size: over 400 lines because every key's check and message sits beside the key (the schema of
+names is `bridge.config_schema`).
+
 Rules kept here: every problem is reported as one `ConfigError` naming the key
 (`exchange.auth: must be one of fba, basic, ntlm`), and so is a key or section calbridge does not
 know (`sync.intervall: unknown key (did you mean 'interval'?)`), as Radicale's configuration does;
