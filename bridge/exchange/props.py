@@ -1,9 +1,10 @@
 """Meeting <-> Exchange 2003 WebDAV properties, and the deterministic item names of the bridge.
 
 Rule kept here: pure mapping, no I/O and no logging. Size: over 400 lines because it is one
-property table read in both directions (and the table below documents each row's source). A `Meeting` becomes a ``dict`` of full
-property names to typed values (`webdav.build_proppatch` writes it); properties read back by
-PROPFIND/SEARCH become a `Meeting` again. Every property written has its source below;
+property table read in both directions (and the table below documents each row's source).
+A `Meeting` becomes a ``dict`` of full property names to typed values
+(`webdav.build_proppatch` writes it); properties read back by PROPFIND/SEARCH become a
+`Meeting` again. Every property written has its source below;
 "(inferred)" marks what the reference does not state.
 
 Appointment (reference §2.1 table = KB 308373 / SDK sample, unless noted)::

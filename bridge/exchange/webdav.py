@@ -2,7 +2,8 @@
 
 Rule kept here (the h11 "bring your own I/O" split): nothing in this module touches a socket, a file
 or a logger. Size: over 400 lines because builders and the SAX parser share one table of
-namespaces and typed-value encodings; split, each half would carry a copy of it. Builders take Python values and return the bytes of a request body; parsers take the
+namespaces and typed-value encodings; split, each half would carry a copy of it.
+Builders take Python values and return the bytes of a request body; parsers take the
 bytes of an answer and return frozen values, or raise `ProtocolError` — never a bare XML error.
 
 Property names are single strings, ``namespace + local`` exactly as Exchange spells them
