@@ -35,6 +35,7 @@ from bridge.exchange.http import Credentials, ExchangeSession, SessionConfig
 from bridge.exchange.mailbox import Mailbox
 from bridge.meeting import Attendee, AttendeeRole, Meeting
 from exchange_sim.server import running_simulator
+from tests.exchange.unjournaled import cancel_meeting, create_meeting, update_meeting
 
 CANCELED_CLASS = "IPM.Schedule.Meeting.Canceled"
 CANCEL_TIMEOUT_S = 30.0
@@ -43,28 +44,7 @@ START = datetime(2027, 3, 1, 9, tzinfo=UTC)
 
 
 
-# The three recipes composed from the mailbox's step methods, without a journal (the engine's
-# journaled recipes live in bridge/recipes.py; these measure and exercise the wire only).
-def create_meeting(mailbox: Mailbox, meeting: Meeting) -> str:
-    url = mailbox.write_appointment(meeting, create=True)
-    if meeting.has_invitees:
-        draft = mailbox.draft_url(meeting.uid, "request", meeting.sequence)
-        mailbox.write_draft(meeting, draft)
-        mailbox.send_draft(draft)
-    return url
 
-
-def update_meeting(mailbox: Mailbox, meeting: Meeting) -> None:
-    url = mailbox.write_appointment(meeting, create=False)
-    if meeting.has_invitees:
-        mailbox.post_sendappt(meeting, url)
-
-
-def cancel_meeting(mailbox: Mailbox, meeting: Meeting) -> None:
-    url = mailbox.appointment_url(meeting.uid)
-    if meeting.has_invitees:
-        mailbox.send_draft(mailbox.get_cancel_draft(url))
-    mailbox.delete(url)
 
 def _meeting(index: int) -> Meeting:
     start = START + timedelta(days=index)
