@@ -64,7 +64,7 @@ def names(max_size: int = 30) -> st.SearchStrategy[str]:
     """Display names (CN): one line, stripped, with the punctuation iCalendar must quote.
 
     No backslash: icalendar's reader takes one before ``; : ,`` or at the end of a parameter for
-    an escape, so `to_ical` drops those (see `bridge.ical._param_value`).
+    an escape, so `to_ical` drops those (see `bridge.ical.writer._param_value`).
     """
     alphabet = st.characters(
         codec="utf-8", exclude_categories=("Cs", "Cc", "Zl", "Zp"), exclude_characters="\\"
