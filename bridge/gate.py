@@ -143,7 +143,7 @@ class _OneLineBadInput(logging.Filter):
 
 class _QuietUnknownTzid(logging.Filter):
     """vobject reports a TZID it cannot find (``'Mars/Olympus'``) as an ERROR on the root logger;
-    `ical.py` already gives the event its reason, so this is a one-line debug record."""
+    `bridge.ical` already gives the event its reason, so this is a one-line debug record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.name != "root" or "vobject" not in record.pathname.replace("\\", "/"):

@@ -1,7 +1,7 @@
 """The normalized meeting: what calbridge knows about one calendar event.
 
 Rule kept here: a `Meeting` is a frozen, validated value with no I/O. Both sides of the bridge
-(iCalendar in `ical.py`, Exchange properties in `exchange/props.py`) convert to and from it, and the
+(iCalendar in `bridge.ical`, Exchange properties in `exchange/props.py`) convert to and from it, and the
 planner compares meetings only through `content_hash()`, which covers the fields an attendee would
 notice and nothing else (DTSTAMP, LAST-MODIFIED, PRODID and property order never count).
 """
@@ -235,7 +235,7 @@ class Meeting:
         if self.all_day:
             if isinstance(self.start, datetime) or isinstance(self.end, datetime):
                 raise MeetingError("an all-day event needs DATE values for start and end")
-            if self.end == self.start:  # RFC 5545: a one-day event (ical.py reads it so too)
+            if self.end == self.start:  # RFC 5545: a one-day event (bridge.ical reads it so too)
                 object.__setattr__(self, "end", self.start + timedelta(days=1))
         else:
             for name in ("start", "end"):

@@ -17,7 +17,7 @@ What is refused (`Limits`, every number explained where it is defined):
   (FREQ=SECONDLY/MINUTELY/HOURLY, or several BYHOUR/BYMINUTE/BYSECOND values) without a COUNT;
 - BEGIN/END lines that do not pair up.
 
-Everything else (property syntax, dates, UIDs) is left to Radicale and to `ical.py`, which are
+Everything else (property syntax, dates, UIDs) is left to Radicale and to `bridge.ical`, which are
 safe once these bounds hold. Pure: text in, verdict out; no I/O, no logging.
 """
 

@@ -1,7 +1,7 @@
 """The VTIMEZONE a recurring series is sent to Exchange with (reference §4.5).
 
 Rule kept here: Exchange expands a series in its own zone, so every series carries one. The text
-is built from the IANA name the `Meeting` keeps (ical.py matches a client's own VTIMEZONE to the
+is built from the IANA name the `Meeting` keeps (bridge.ical matches a client's own VTIMEZONE to the
 IANA zone with the same offsets, so nothing of the client's zone is lost). Chosen shape: what
 Outlook and Windows write, one STANDARD and one DAYLIGHT observance with a yearly
 ``BYMONTH``/``BYDAY`` rule (the n-th or last weekday of a month), because that is the only shape

@@ -1,4 +1,4 @@
-"""What Exchange 2003 can hold (bridge/fit.py), and how ical.py reports what it cannot: attendee
+"""What Exchange 2003 can hold (bridge/fit.py), and how bridge.ical reports what it cannot: attendee
 addresses, the attendee cap, dates, reminders, long texts, tasks, runaway VTIMEZONEs."""
 
 from __future__ import annotations
