@@ -3,7 +3,8 @@
 Rule kept here: a `Meeting` is a frozen, validated value with no I/O. Both sides of the bridge
 (iCalendar in `bridge.ical`, Exchange properties in `exchange/props.py`) convert to and from it,
 and the planner compares meetings only through `content_hash()`, which covers the fields an
-attendee would notice and nothing else (DTSTAMP, LAST-MODIFIED, PRODID and property order never count).
+attendee would notice and nothing else (DTSTAMP, LAST-MODIFIED, PRODID and property order never
+count).
 """
 
 from __future__ import annotations
