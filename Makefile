@@ -22,7 +22,7 @@ sim: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 4 --durations=15
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
