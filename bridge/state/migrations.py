@@ -111,7 +111,20 @@ def _m002_holds_and_snapshots(db: Database) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [_m001_core, _m002_holds_and_snapshots]
+def _m003_provisioned_users(db: Database) -> None:
+    """People let in by ``caldav.allow`` without a ``[[user]]`` (bridge/state/users.py)."""
+    db.execute(
+        """CREATE TABLE provisioned_users (
+            name TEXT PRIMARY KEY,
+            mailbox TEXT NOT NULL,
+            email TEXT NOT NULL,
+            display_name TEXT,
+            created_at TEXT NOT NULL
+        )"""
+    )
+
+
+MIGRATIONS: list[Migration] = [_m001_core, _m002_holds_and_snapshots, _m003_provisioned_users]
 """``MIGRATIONS[n - 1]`` upgrades schema version ``n - 1`` to ``n``. Append only; never edit a
 migration that has shipped."""
 

@@ -23,6 +23,7 @@ from bridge.state.items import StatePartItems
 from bridge.state.journal import StatePartJournal
 from bridge.state.migrations import MIGRATIONS, Migration, StatePartSchema
 from bridge.state.report import StatePartReport
+from bridge.state.users import StatePartUsers
 
 __all__ = ["DEFAULT_BUSY_TIMEOUT", "State"]
 
@@ -30,7 +31,12 @@ DEFAULT_BUSY_TIMEOUT = 10.0  # seconds
 
 
 class State(
-    StatePartItems, StatePartJournal, StatePartChanges, StatePartReport, StatePartSchema
+    StatePartItems,
+    StatePartJournal,
+    StatePartChanges,
+    StatePartReport,
+    StatePartUsers,
+    StatePartSchema,
 ):
     """The bridge's SQLite state. Open with `State.open(path)`; close with `close()`."""
 

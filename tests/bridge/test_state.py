@@ -64,14 +64,16 @@ def test_open_creates_folder_wal_foreign_keys_and_newest_schema(tmp_path: Path) 
     path = tmp_path / "deep" / "er" / "bridge.sqlite"
     with State.open(path, busy_timeout=2.5) as state:
         assert path.exists()
-        assert state.schema_version == len(MIGRATIONS) == 2
+        assert state.schema_version == len(MIGRATIONS) == 3
         assert state.journal_mode == "wal"
     raw = sqlite3.connect(path)
     versions = [v for (v,) in raw.execute("SELECT version FROM schema_version ORDER BY 1")]
     tables = {n for (n,) in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     raw.close()
-    assert versions == [1, 2]
-    assert {"items", "outbox", "changes", "runs", "holds", "schema_version"} <= tables
+    assert versions == [1, 2, 3]
+    assert {
+        "items", "outbox", "changes", "runs", "holds", "provisioned_users", "schema_version"
+    } <= tables
 
 
 def test_connection_pragmas(state: State) -> None:
@@ -100,7 +102,7 @@ def test_upgrades_a_version_1_file_and_keeps_its_rows(tmp_path: Path) -> None:
         assert not old._db["holds"].exists()
 
     with State.open(path, clock=lambda: T0) as new:
-        assert new.schema_version == 2
+        assert new.schema_version == len(MIGRATIONS)
         row = new.get_item("alice", "u1")
         assert row is not None and row.sent_hash == "h1" and row.snapshot is None
         new.mark_synced("alice", "u1", meeting=meeting("u1"), kind="meeting", sequence=0)
@@ -522,3 +524,17 @@ def test_other_database_errors_are_not_damage(state: State) -> None:
     assert state.damage is None
     state.check_integrity()
     assert state.items("alice") == []
+
+
+def test_a_provisioned_user_is_recorded_once_and_survives_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    with State.open(path, clock=lambda: T0) as state:
+        assert state.add_provisioned_user("bob", "bob", "bob@example.com", display_name="Bob")
+        # A second login (or a restart that provisions again) changes nothing.
+        assert not state.add_provisioned_user("bob", "other", "x@example.com")
+    with State.open(path) as reopened:
+        (row,) = reopened.provisioned_users()
+    assert (row.name, row.mailbox, row.email, row.display_name) == (
+        "bob", "bob", "bob@example.com", "Bob"
+    )
+    assert row.created_at == T0
