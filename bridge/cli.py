@@ -15,10 +15,11 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -30,6 +31,9 @@ from rich.text import Text
 from bridge import instance, statedir
 from bridge.cli_options import common, fail, options, stderr
 from bridge.config import Config
+
+if TYPE_CHECKING:
+    from bridge.state.users import ProvisionedUser
 
 __all__ = ["main"]
 
@@ -153,6 +157,7 @@ def status(config: Config, as_json: bool) -> None:
     try:
         summaries = state.status_summary()
         skipped = {s.mailbox: state.skip_reasons(s.mailbox) for s in summaries}
+        provisioned = state.provisioned_users()
     finally:
         state.close()
     table = Table("mailbox", "synced", "pending", "failed", "skipped", "cancelled", "last run")
@@ -186,6 +191,27 @@ def status(config: Config, as_json: bool) -> None:
             console.print(f"[red]{mailbox} error[/red] {escape(line)}")
         for uid, reason in skipped.get(s.mailbox, []):
             console.print(f"[yellow]{mailbox} skipped[/yellow] {escape(uid)}: {escape(reason)}")
+    syncing = _syncing(config, provisioned)
+    for p in provisioned:
+        how = "synced" if p.name in syncing else "not synced (no longer in caldav.allow)"
+        console.print(
+            Text(f"provisioned at Exchange login: {p.name} (mailbox {p.mailbox}, {p.email}), "
+                 f"since {p.created_at:%Y-%m-%d %H:%M} UTC, {how}"),
+            soft_wrap=True,
+        )
+
+
+def _syncing(config: Config, provisioned: Sequence[ProvisionedUser]) -> list[str]:
+    """The provisioned users a `calbridge run` with this configuration syncs."""
+    from bridge import provisioning
+    from bridge.gal import GAL_OWNER
+
+    if not provisioning.provisions(config):
+        return []
+    return [
+        p.name for p in provisioned
+        if provisioning.still_allowed(config, p.name, p.mailbox, (GAL_OWNER,))
+    ]
 
 
 def _status_json(config: Config, running: instance.Instance | None) -> None:
@@ -204,6 +230,8 @@ def _status_json(config: Config, running: instance.Instance | None) -> None:
             try:
                 facts["summaries"] = summaries = state.status_summary()
                 facts["skipped"] = {s.mailbox: state.skip_reasons(s.mailbox) for s in summaries}
+                facts["provisioned"] = provisioned = state.provisioned_users()
+                facts["syncing"] = _syncing(config, provisioned)
             finally:
                 state.close()
     document = build_status_document(

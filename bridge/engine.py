@@ -16,6 +16,10 @@ Rules kept here:
   again (`bridge.snapshots`); the full reconcile (`sync(full=True)`) reads every calendar.
 - One mailbox is handled by one worker at a time, across threads (a lock) and processes
   (`flock` on state/locks/<mailbox>.lock); mailboxes run in parallel up to `sync.workers`.
+- Users come from the configuration, plus those provisioned at run time (`add_user`: people
+  who log in with their Exchange password, bridge/provisioning.py). Adding one swaps in a new
+  frozen `Config` under a lock: a pass reads `self.config` once per use and sees either the old
+  list or the new one, never half of it.
 - What the engine keeps in memory is bounded by the calendars: first-seen-gone times are the
   planner's Defers of the mailbox's last pass.
 """
@@ -113,6 +117,7 @@ class Engine:
         self._mailboxes: dict[str, Mailbox] = {}
         self._mailboxes_lock = threading.Lock()
         self._user_locks = {u.name: threading.Lock() for u in config.users}
+        self._users_lock = threading.Lock()  # serializes `add_user`
         self._lock_dir = config.state_dir / "locks"
 
     def close(self) -> None:
@@ -121,6 +126,16 @@ class Engine:
             for mailbox in self._mailboxes.values():
                 mailbox.session.close()
             self._mailboxes.clear()
+
+    def add_user(self, user: UserConfig) -> bool:
+        """Sync `user` from the next pass on (safe while a pass runs); False when known."""
+        with self._users_lock:
+            if any(u.name == user.name for u in self.config.users):
+                return False
+            self._user_locks.setdefault(user.name, threading.Lock())
+            self.config = replace(self.config, users=(*self.config.users, user))
+        logger.info("%s is synced from now on (mailbox %s)", user.name, user.mailbox)
+        return True
 
     @property
     def paused(self) -> dict[str, str]:

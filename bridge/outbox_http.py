@@ -65,6 +65,13 @@ class FreeBusyDesk:
         self.config = config
         self._lock = threading.Lock()
         self._sessions: dict[str, ExchangeSession] = {}
+        # Every layer reads this one dict: a user provisioned at run time is known to all.
+        self.users: dict[str, UserConfig] = {user.name: user for user in config.users}
+
+    def add_user(self, user: UserConfig) -> None:
+        """Answer `user`'s outbox from now on (a user provisioned at run time)."""
+        with self._lock:
+            self.users.setdefault(user.name, user)
 
     def session_for(self, user: UserConfig) -> ExchangeSession:
         config = self.config
@@ -118,7 +125,7 @@ class OutboxLayer:
         self.desk = desk
         self._auth = radicale_auth.load(configuration)
         self._realm = str(configuration.get("auth", "realm"))
-        self._users = {user.name: user for user in desk.config.users}
+        self._users = desk.users  # shared, so run-time additions are seen
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = str(environ.get("REQUEST_METHOD", "")).upper()

@@ -7,6 +7,10 @@ skipped by a long pass are logged once). A change recorded by the plugin starts 
 when none runs (no debounce: a lone change waits for nothing); changes saved during a pass are
 coalesced into one more pass right after it. Passes read only what changed (`bridge.worklist`);
 the full reconcile runs at start and every `sync.reconcile_interval` seconds.
+A person let in by `caldav.allow` (Exchange logins) becomes a user with no `[[user]]` table
+(`bridge.provisioning`): the login only records them and wakes the loop (it runs in Radicale's
+request thread); the next tick, before its pass, creates their default calendar, stores them in
+the state (so a restart keeps them) and adds them to the engine and the outbox.
 Every user gets the default calendar at start, so a client that cannot create one has one to
 subscribe to. Stopping never waits for Exchange: a pass still running after `STOP_GRACE` is left
 to the journal (`stop()` returns False and the process exits), and the next start finishes it.
@@ -20,6 +24,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -32,13 +37,14 @@ from radicale import config as radicale_config
 from radicale import server as radicale_server
 
 import radicale_plugin
-from bridge import gate, instance, logfilters, statedir
+from bridge import gate, instance, logfilters, provisioning, statedir
 from bridge.basic_header import htpasswd_auth
 from bridge.calendars import CalendarStore
-from bridge.config import Config
+from bridge.config import Config, UserConfig
 from bridge.directory import Directory
 from bridge.engine import Engine
-from bridge.exchange_auth import ExchangeLogin
+from bridge.exchange_auth import ExchangeLogin, LoginIdentity
+from bridge.gal import GAL_OWNER
 from bridge.state import State, StateDamaged
 
 __all__ = [
@@ -87,7 +93,9 @@ def write_htpasswd(config: Config) -> Path:
     return path
 
 
-def exchange_login(config: Config) -> ExchangeLogin:
+def exchange_login(
+    config: Config, on_newcomer: Callable[[str, LoginIdentity], None] | None = None
+) -> ExchangeLogin:
     """What the Exchange auth plugin needs to know (`caldav.auth = "exchange"`)."""
     return ExchangeLogin(
         server_url=config.server_url(),
@@ -97,12 +105,15 @@ def exchange_login(config: Config) -> ExchangeLogin:
         verify=config.verify,
         insecure=config.insecure,
         timeout=config.timeout,
+        on_newcomer=on_newcomer,
     )
 
 
-def _auth_section(config: Config) -> dict[str, Any]:
+def _auth_section(
+    config: Config, on_newcomer: Callable[[str, LoginIdentity], None] | None
+) -> dict[str, Any]:
     if config.caldav_auth == "exchange":
-        return {"type": exchange_login(config).factory()}
+        return {"type": exchange_login(config, on_newcomer).factory()}
     return {
         "type": htpasswd_auth(),  # Radicale's htpasswd, minus the 500 on a malformed header
         "htpasswd_filename": str(config.state_dir / "htpasswd"),
@@ -110,12 +121,17 @@ def _auth_section(config: Config) -> dict[str, Any]:
     }
 
 
-def radicale_configuration(config: Config, *, with_server: bool = True) -> Any:
+def radicale_configuration(
+    config: Config,
+    *,
+    with_server: bool = True,
+    on_newcomer: Callable[[str, LoginIdentity], None] | None = None,
+) -> Any:
     """Radicale's configuration for calbridge: htpasswd or Exchange logins, owner-only rights,
     our storage."""
     configuration = radicale_config.load()
     values: dict[str, dict[str, Any]] = {
-        "auth": _auth_section(config),
+        "auth": _auth_section(config, on_newcomer),
         "rights": {"type": "bridge.rights"},  # owner-only + the read-only GAL (bridge/rights.py)
         "storage": {
             "type": "radicale_plugin",
@@ -157,6 +173,9 @@ class Service:
         self.damage: StateDamaged | None = None  # set once the state file is found damaged
         self.directory: Directory | None = None  # GAL address book + scheduling outbox
         self.caldav_configuration: Any = None  # Radicale's configuration, once started
+        self.calendars: CalendarStore | None = None
+        self._newcomers: dict[str, UserConfig] = {}  # let in, not yet provisioned
+        self._newcomers_lock = threading.Lock()
 
     @property
     def caldav_url(self) -> str:
@@ -184,10 +203,12 @@ class Service:
             self._start_simulator()
         write_htpasswd(self.config)
         # self.config: the embedded simulator's real port is known only now.
-        configuration = radicale_configuration(self.config)
+        newcomer = self._note_newcomer if provisioning.provisions(config) else None
+        configuration = radicale_configuration(self.config, on_newcomer=newcomer)
         self.caldav_configuration = configuration  # tests read the auth plugin's state from it
         state = self._open_state()
         calendars = CalendarStore(radicale_configuration(config, with_server=False))
+        self.calendars = calendars
         if config.default_calendar:
             for user in config.users:  # no-op when it exists: a restart creates no duplicate
                 calendars.ensure_calendar(user.name, config.default_calendar)
@@ -196,6 +217,7 @@ class Service:
             self.engine = Engine(config, state, calendars)
             self._stack.callback(self.engine.close)
         self._start_directory(configuration)
+        self._restore_provisioned()
         self._start_radicale(configuration)
         if self.autosync and self.engine is not None:
             self._start_scheduler()
@@ -435,6 +457,10 @@ class Service:
                 self._idle.clear()
             self._dirty.clear()
             self._skip_noted = False
+            try:
+                self.provision_pending()
+            except Exception:  # a bug: logged once with its traceback; the pass still runs
+                logger.exception("provisioning new users failed")
             full = time.monotonic() >= self._reconcile_due
             try:
                 self.engine.sync(full=full)
@@ -454,6 +480,58 @@ class Service:
             # at the next interval.
             if not self._dirty.is_set():
                 break
+
+
+    # -- people let in by caldav.allow (bridge/provisioning.py) -------------------------------
+
+    def _note_newcomer(self, principal: str, identity: LoginIdentity) -> None:
+        """The login plugin's hook, in Radicale's request thread: record and signal only."""
+        user = provisioning.user_for(self.config, principal, identity.alias, identity.email)
+        if user is None:
+            logger.warning(
+                "%s cannot be provisioned: Exchange's GAL gave no address and the configured "
+                "users share no domain to derive one; their calendars are not synced",
+                principal,
+            )
+            return
+        with self._newcomers_lock:
+            self._newcomers.setdefault(principal, user)
+        self.wake()
+
+    def provision_pending(self) -> list[str]:
+        """Make the newcomers noted since the last call users (outside Radicale's request
+        thread: the loop calls it before each pass); returns the names provisioned."""
+        with self._newcomers_lock:
+            pending, self._newcomers = self._newcomers, {}
+        done: list[str] = []
+        if self.engine is None:
+            return done
+        for user in pending.values():
+            self.engine.state.add_provisioned_user(user.name, user.mailbox, user.email)
+            self._add_user(user)
+            done.append(user.name)
+            logger.info("provisioned %s (mailbox %s, %s)", user.name, user.mailbox, user.email)
+        return done
+
+    def _restore_provisioned(self) -> None:
+        """At start: the people provisioned before, while caldav.allow still admits them."""
+        if self.engine is None or not provisioning.provisions(self.config):
+            return
+        for row in self.engine.state.provisioned_users():
+            if not provisioning.still_allowed(self.config, row.name, row.mailbox, (GAL_OWNER,)):
+                logger.info("%s is no longer in caldav.allow: not synced", row.name)
+                continue
+            user = provisioning.user_for(self.config, row.name, row.mailbox, row.email)
+            if user is not None:
+                self._add_user(user)
+
+    def _add_user(self, user: UserConfig) -> None:
+        assert self.engine is not None
+        if self.calendars is not None and self.config.default_calendar:
+            self.calendars.ensure_calendar(user.name, self.config.default_calendar)
+        self.engine.add_user(user)
+        if self.directory is not None:
+            self.directory.desk.add_user(user)
 
 
 def _ensure_free(host: str, port: int) -> None:

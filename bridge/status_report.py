@@ -4,6 +4,8 @@ Rules kept here (pure: rows in, a dict out; the command does the reading and pri
 - The keys are stable: `format` says which version of this shape a document has, and is raised
   only when a key changes meaning or goes away (new keys may appear within a version).
 - Every configured mailbox has an entry, synced or not; so does any mailbox the state knows.
+- People provisioned at run time (an Exchange login let in by `caldav.allow`, no `[[user]]`)
+  are listed under `provisioned`, and their mailboxes have entries like the configured ones.
 - Times are ISO 8601 in UTC; absent things are `null` or `[]`, never a missing key.
 - A damaged state file is a document too (`state: "damaged"`, `sync.paused: true`), never a
   traceback: monitoring must be able to read why sync stopped.
@@ -18,6 +20,7 @@ from typing import Any
 from bridge.instance import Instance
 from bridge.state.errors import StateDamaged
 from bridge.state.rows import HoldRow, MailboxStatus, RunRow
+from bridge.state.users import ProvisionedUser
 
 __all__ = ["FORMAT", "build_status_document"]
 
@@ -78,6 +81,8 @@ def build_status_document(
     skipped: Mapping[str, Sequence[tuple[str, str]]] | None = None,
     damage: StateDamaged | None = None,
     state_exists: bool = True,
+    provisioned: Sequence[ProvisionedUser] = (),
+    syncing: Iterable[str] = (),
 ) -> dict[str, Any]:
     """The status document (see the module rules for its guarantees).
 
@@ -89,10 +94,13 @@ def build_status_document(
         skipped: per mailbox, `State.skip_reasons()`.
         damage: set when the state file is damaged (then `summaries` is empty).
         state_exists: False before the first `calbridge run` created the state file.
+        provisioned: `State.provisioned_users()`.
+        syncing: the names of the provisioned users the configuration still lets in.
     """
     skipped = skipped or {}
     by_name = {s.mailbox: s for s in summaries}
-    names = sorted(set(configured) | set(by_name))
+    names = sorted(set(configured) | set(by_name) | {p.mailbox for p in provisioned})
+    active = set(syncing)
     state = "damaged" if damage is not None else "ok" if state_exists else "missing"
     return {
         "format": FORMAT,
@@ -114,4 +122,14 @@ def build_status_document(
         },
         "holds": sum(1 for s in summaries if s.hold is not None),
         "mailboxes": [_mailbox(n, by_name.get(n), skipped.get(n, ())) for n in names],
+        "provisioned": [
+            {
+                "name": p.name,
+                "mailbox": p.mailbox,
+                "email": p.email,
+                "since": _time(p.created_at),
+                "syncing": p.name in active,
+            }
+            for p in provisioned
+        ],
     }

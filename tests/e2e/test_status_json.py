@@ -13,7 +13,9 @@ from tests.e2e import ics
 from tests.e2e.conftest import Bridge
 from tests.e2e.processes import cli
 
-TOP_KEYS = {"format", "state_dir", "state", "running", "sync", "damage", "holds", "mailboxes"}
+TOP_KEYS = {
+    "format", "state_dir", "state", "running", "sync", "damage", "holds", "mailboxes", "provisioned"
+}
 MAILBOX_KEYS = {"mailbox", "counts", "last_run", "errors", "hold", "skipped"}
 COUNT_KEYS = {"synced", "pending", "failed", "skipped", "cancelled"}
 
