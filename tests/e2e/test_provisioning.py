@@ -71,6 +71,16 @@ def requests_to_carol(exchange: Exchange, summary: str) -> list[dict[str, Any]]:
     ]
 
 
+def sent_from_bob(service: Service) -> bool:
+    """The simulator saw the service account write into bob's own mailbox (his Outbox or
+    Drafts): the request went out as bob, not as alice."""
+    return any(
+        entry.method in {"PUT", "PROPPATCH", "MOVE", "POST"}
+        and entry.path.startswith("/exchange/bob/")
+        for entry in service.simulator.app.log
+    )
+
+
 def synced_users(service: Service) -> list[str]:
     assert service.engine is not None
     return [u.name for u in service.engine.config.users]
@@ -89,6 +99,7 @@ def test_a_newcomer_becomes_a_user_whose_meetings_reach_exchange_once_even_after
         assert service.engine is not None
         service.engine.sync(full=False)
         assert len(requests_to_carol(exchange, "bob-meeting-1")) == 1
+        assert sent_from_bob(service)
         service.engine.sync()  # a later pass (a full reconcile) sends nothing again
         assert len(requests_to_carol(exchange, "bob-meeting-1")) == 1
         # His outbox answers him now (it answered 403 before he was a user).
@@ -96,7 +107,7 @@ def test_a_newcomer_becomes_a_user_whose_meetings_reach_exchange_once_even_after
             f"{service.caldav_url}bob/outbox/", auth=("bob", "demo"),
             headers={"Content-Type": "text/calendar"}, data=b"not a calendar", timeout=30,
         )
-        assert answer.status_code != 403
+        assert answer.status_code == 400  # the outbox read his (bad) body: he is a user
 
     with State.open(config.state_dir / "bridge.sqlite") as state:
         (row,) = state.provisioned_users()
