@@ -38,8 +38,8 @@ def only_alice(state_dir: Path, allow: tuple[str, ...]) -> Config:
 
 
 @contextmanager
-def running(config: Config) -> Iterator[tuple[Service, Exchange]]:
-    service = Service(config, autosync=False)
+def running(config: Config, *, autosync: bool = False) -> Iterator[tuple[Service, Exchange]]:
+    service = Service(config, autosync=autosync)
     service.start()
     try:
         assert service.sim_url is not None
@@ -148,3 +148,18 @@ def test_a_provisioned_user_taken_out_of_allow_is_not_synced_after_a_restart(
         assert service.provision_pending() == ["bob"]
     with running(replace(config, caldav_allow=("dave",))) as (service, _):
         assert synced_users(service) == ["alice"]
+
+
+def test_the_running_service_provisions_a_newcomer_on_its_own(tmp_path: Path) -> None:
+    """`calbridge run` as it is: the login wakes the loop, whose tick provisions bob (his
+    default calendar appears) and whose passes send his meeting."""
+    config = only_alice(tmp_path / "state", allow=("*",))
+    with running(config, autosync=True) as (service, exchange):
+        principal = bob_logs_in(service)
+        exchange.wait_for(lambda: "bob" in synced_users(service))
+        exchange.wait_for(lambda: any(
+            str(c.url).rstrip("/").endswith("bob/calendar") for c in principal.calendars()
+        ))
+        bob_calendar(service).save_event(bob_invites_carol("bob-live"))
+        exchange.wait_for(lambda: requests_to_carol(exchange, "bob-live"))
+        assert len(requests_to_carol(exchange, "bob-live")) == 1
