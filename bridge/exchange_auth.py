@@ -83,7 +83,8 @@ class ExchangeLogin:
     insecure: bool = False
     timeout: float = 30.0
     # Called once per process with the identity of a person let in by `allow` who is not a
-    # configured user (provisioning hook; calbridge does not wire it to the engine yet).
+    # configured user (bridge/service.py provisions them; it runs in the request thread, so it
+    # must only record and signal).
     on_newcomer: Callable[[str, LoginIdentity], None] | None = field(default=None, compare=False)
 
     def factory(self, guard: LoginGuard | None = None) -> _AuthFactory:
@@ -240,8 +241,7 @@ class ExchangeAuth(RefuseMalformedBasic, radicale_auth.BaseAuth):
                 return
             self.state.newcomers[principal] = identity
         logger.info(
-            "new CalDAV user %s (mailbox %s, %s) let in by caldav.allow; their calendars are "
-            "not synced until they are added as a [[user]]",
+            "new CalDAV user %s (mailbox %s, %s) let in by caldav.allow",
             principal, identity.mailbox_url, identity.email or "no GAL address",
         )
         if self.settings.on_newcomer is not None:

@@ -506,11 +506,17 @@ class Service:
         done: list[str] = []
         if self.engine is None:
             return done
-        for user in pending.values():
-            self.engine.state.add_provisioned_user(user.name, user.mailbox, user.email)
-            self._add_user(user)
-            done.append(user.name)
-            logger.info("provisioned %s (mailbox %s, %s)", user.name, user.mailbox, user.email)
+        try:
+            for user in list(pending.values()):
+                self.engine.state.add_provisioned_user(user.name, user.mailbox, user.email)
+                self._add_user(user)
+                del pending[user.name]
+                done.append(user.name)
+                logger.info("provisioned %s (mailbox %s, %s)", user.name, user.mailbox, user.email)
+        finally:  # the login plugin notes a newcomer once per process: never drop one
+            with self._newcomers_lock:
+                for name, user in pending.items():
+                    self._newcomers.setdefault(name, user)
         return done
 
     def _restore_provisioned(self) -> None:
