@@ -1,5 +1,9 @@
 """The sync engine's pass loop: read calendars, plan, apply, one mailbox at a time.
 
+Size: over 400 lines because the pass loop, its locks and the work-list adapter that decides
+what a pass reads are one sequence; recipes, recovery, failures and outages have modules of
+their own.
+
 Rules kept here:
 - A pass over a mailbox first settles interrupted operations (`bridge.recovery`), then plans
   (`bridge.plan`, pure) and applies each action through its journaled recipe

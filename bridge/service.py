@@ -1,5 +1,9 @@
 """`calbridge run`: Radicale with the plugin, the sync loop, and (embedded) the simulator.
 
+Size: over 400 lines because it starts and stops the parts in an order that matters (state,
+simulator, Radicale, directory, scheduler, provisioning) and owns their shared lifecycle; what
+each part does lives in its own module. Moving the provisioning steps out is the next split.
+
 Rules kept here: this is the launcher, the one place (with cli.py) allowed to start both the
 bridge and `exchange_sim`; everything runs on loopback by default; the sync loop runs one pass at
 a time (`_tick` holds `_running`; a second caller only marks the pass to go again, and ticks
