@@ -65,20 +65,25 @@ def common(func: F) -> F:
     return options(secrets=False)(func)
 
 
-def _with_options(func: F, secrets: bool, starts_instance: bool, sim_port_help: str) -> F:
-    @click.option(
+def location_options(func: F) -> F:
+    """`--config FILE` and `--state-dir DIR`, as every subcommand takes them."""
+    func = click.option(
+        "--state-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Folder for the SQLite state and the calendars (default: state/).",
+    )(func)
+    return click.option(
         "--config",
         "config_path",
         type=click.Path(dir_okay=False, path_type=Path),
         default=None,
         help="TOML configuration file (default: the embedded demo).",
-    )
-    @click.option(
-        "--state-dir",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=None,
-        help="Folder for the SQLite state and the calendars (default: state/).",
-    )
+    )(func)
+
+
+def _with_options(func: F, secrets: bool, starts_instance: bool, sim_port_help: str) -> F:
+    @location_options
     @click.option("--sim-port", type=int, default=None, help=sim_port_help)
     @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
     @functools.wraps(func)

@@ -17,24 +17,13 @@ from rich.console import Console
 
 from bridge.check.findings import Status, exit_code, render
 from bridge.check.probes import run_checks
+from bridge.cli_options import location_options
 
 __all__ = ["check"]
 
 
 @click.command()
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="TOML configuration file (default: the embedded demo).",
-)
-@click.option(
-    "--state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Folder for the SQLite state and the calendars (default: from the configuration).",
-)
+@location_options
 @click.option("-v", "--verbose", count=True, help="Log the requests too (-vv for debug).")
 def check(config_path: Path | None, state_dir: Path | None, verbose: int) -> None:
     """Check the configuration against Exchange and this machine; changes nothing."""

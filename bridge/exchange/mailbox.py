@@ -8,6 +8,9 @@ read back what happened (`exists`, `sequence_of`, `find_cancel_drafts`) instead 
 send. Recipes: create per KB 308373 (PROPPATCH appointment, PROPPATCH request into Drafts, MOVE
 to the submission URI); update per the seed (PROPPATCH, then OWA `Cmd=sendappt`); cancel per
 the seed (`?Cmd=getcancel`, MOVE the pre-created draft, DELETE the appointment).
+
+Size: over 400 lines because each step and its read-back marker sit side by side (one method
+pair per side effect); the wire formats themselves live in webdav.py, owa.py, props.py, mime.py.
 """
 
 from __future__ import annotations
