@@ -17,6 +17,7 @@ from typing import Protocol
 
 from bridge import ical
 from bridge.plan import Snapshot
+from bridge.pull.mapping import is_pulled
 from bridge.state import ItemRow
 
 __all__ = ["CalendarSource", "Event", "SnapshotReader"]
@@ -80,6 +81,8 @@ class SnapshotReader:
                     )
                 )
                 continue
+            if (event.collection, event.href) not in located and _pulled(event.text):
+                continue  # Exchange's own event, written by the pull: never sent back
             row = known.get((event.collection, event.href))
             if row is not None and row.radicale_etag == event.etag:
                 snapshots.append(
@@ -112,3 +115,8 @@ class SnapshotReader:
             error=parsed.error,
             collection=collection,
         )
+
+
+def _pulled(text: str) -> bool:
+    """An event the pull wrote (design §4b, echo-free): the push planner never sees it."""
+    return "X-CALBRIDGE-ORIGIN" in text.upper() and is_pulled(text)

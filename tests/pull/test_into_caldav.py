@@ -83,9 +83,6 @@ def test_a_pull_of_1000_events_is_journaled_as_the_bridges_and_visible_to_caldav
     assert len(journal_ops(bridge)) == len(ops_before) + 1000
 
 
-@pytest.mark.xfail(strict=True, reason="engine wiring pending: the plan must leave events marked "
-                   "X-CALBRIDGE-ORIGIN:exchange alone (bridge.pull.mapping.is_pulled); today "
-                   "the reconcile pass writes each one to Exchange as an appointment")
 def test_an_engine_pass_after_a_pull_sends_nothing(bridge: Bridge) -> None:
     bridge.calendar("alice")
     bridge.sync()
