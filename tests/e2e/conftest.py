@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -144,8 +145,10 @@ class Bridge:
         return app
 
 
-def _start(state_dir: Path, autosync: bool, **changes: object) -> Iterator[Bridge]:
-    service = Service(make_config(state_dir, **changes), autosync=autosync)
+@contextmanager
+def running_bridge(config: Config, *, autosync: bool = False) -> Iterator[Bridge]:
+    """A started calbridge for `config`, with the administrator's view of its simulator."""
+    service = Service(config, autosync=autosync)
     service.start()
     try:
         admin = requests.Session()
@@ -154,6 +157,11 @@ def _start(state_dir: Path, autosync: bool, **changes: object) -> Iterator[Bridg
         yield Bridge(service, Exchange(service.sim_url, admin))
     finally:
         service.stop()
+
+
+def _start(state_dir: Path, autosync: bool, **changes: object) -> Iterator[Bridge]:
+    with running_bridge(make_config(state_dir, **changes), autosync=autosync) as bridge:
+        yield bridge
 
 
 @pytest.fixture

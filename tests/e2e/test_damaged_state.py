@@ -13,8 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import caldav
@@ -22,11 +21,9 @@ import pytest
 import requests
 
 from bridge.config import Config
-from bridge.service import Service
 from tests.damage import DAMAGES, fill, garble_page, page_of
 from tests.e2e import ics
-from tests.e2e.conftest import REQUEST, UID, Bridge, Exchange, free_port, make_config
-from tests.sim.davclient import login_fba
+from tests.e2e.conftest import REQUEST, UID, Bridge, free_port, make_config, running_bridge
 
 CLI = [sys.executable, "-m", "bridge.cli"]
 PAUSED = "sync is paused, CalDAV keeps serving: the state database"
@@ -115,17 +112,8 @@ def test_damage_found_during_a_pass_pauses_sync_only(
     assert not [r for r in caplog.records if r.exc_info], "a damaged file is no bug: no traceback"
 
 
-@contextmanager
-def running(config: Config) -> Iterator[Bridge]:
-    service = Service(config, autosync=False)
-    service.start()
-    try:
-        admin = requests.Session()
-        assert service.sim_url is not None
-        login_fba(admin, service.sim_url, "svc-calbridge", "demo")
-        yield Bridge(service, Exchange(service.sim_url, admin))
-    finally:
-        service.stop()
+def running(config: Config) -> AbstractContextManager[Bridge]:
+    return running_bridge(config)
 
 
 def test_the_printed_recovery_adopts_without_inviting_again(tmp_path: Path) -> None:

@@ -10,10 +10,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from bridge.service import Service
 from tests.e2e import ics
-from tests.e2e.conftest import REQUEST, Bridge, Exchange, make_config
-from tests.sim.davclient import login_fba
+from tests.e2e.conftest import REQUEST, Bridge, make_config, running_bridge
 
 
 def test_a_password_typed_as_the_user_name_is_not_logged(
@@ -32,15 +30,8 @@ def test_a_password_typed_as_the_user_name_is_not_logged(
 @pytest.fixture
 def every_second(tmp_path: Path) -> Iterator[Bridge]:
     """calbridge with a 1 s sync interval, so that a slow pass outlasts several ticks."""
-    service = Service(make_config(tmp_path / "state", interval=1.0), autosync=True)
-    service.start()
-    try:
-        admin = requests.Session()
-        assert service.sim_url is not None
-        login_fba(admin, service.sim_url, "svc-calbridge", "demo")
-        yield Bridge(service, Exchange(service.sim_url, admin))
-    finally:
-        service.stop()
+    with running_bridge(make_config(tmp_path / "state", interval=1.0), autosync=True) as bridge:
+        yield bridge
 
 
 def test_a_long_pass_is_reported_once_not_on_every_tick(
