@@ -124,7 +124,82 @@ def _m003_provisioned_users(db: Database) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [_m001_core, _m002_holds_and_snapshots, _m003_provisioned_users]
+def _m004_pull(db: Database) -> None:
+    """The pull direction (design §4b, bridge/state/pull.py): what each mailbox's pull remembers
+    between passes, the events it wrote with the user's answer as Exchange knows it, the send
+    journal of answers to invitations, the items it could not take, and the losing side of a
+    conflict between a CalDAV edit and an OWA edit."""
+    db.execute(
+        """CREATE TABLE pull_folders (
+            mailbox TEXT PRIMARY KEY,
+            calendar_tag TEXT,
+            inbox_tag TEXT,
+            updated_at TEXT NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE pull_seen (
+            mailbox TEXT NOT NULL,
+            folder TEXT NOT NULL CHECK (folder IN ('calendar', 'inbox')),
+            url TEXT NOT NULL,
+            etag TEXT NOT NULL,
+            uid TEXT,
+            PRIMARY KEY (mailbox, folder, url)
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE pulled (
+            mailbox TEXT NOT NULL,
+            uid TEXT NOT NULL,
+            exchange_url TEXT,
+            sequence INTEGER NOT NULL DEFAULT 0,
+            partstat TEXT,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (mailbox, uid)
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE answer_outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            mailbox TEXT NOT NULL,
+            uid TEXT NOT NULL,
+            step TEXT NOT NULL,
+            target_url TEXT,
+            marker TEXT,
+            state TEXT NOT NULL DEFAULT 'started' CHECK (state IN ('started', 'done')),
+            payload TEXT,
+            created_at TEXT NOT NULL,
+            completed_at TEXT,
+            FOREIGN KEY (mailbox, uid) REFERENCES pulled (mailbox, uid) ON DELETE CASCADE
+        )"""
+    )
+    db.execute("CREATE INDEX answer_outbox_item ON answer_outbox (mailbox, uid, id)")
+    db.execute(
+        """CREATE TABLE pull_problems (
+            mailbox TEXT NOT NULL,
+            uid TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (mailbox, uid)
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE conflicts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            mailbox TEXT NOT NULL,
+            uid TEXT NOT NULL,
+            kept TEXT NOT NULL CHECK (kept IN ('caldav', 'exchange')),
+            losing_text TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX conflicts_mailbox ON conflicts (mailbox, id)")
+
+
+MIGRATIONS: list[Migration] = [
+    _m001_core, _m002_holds_and_snapshots, _m003_provisioned_users, _m004_pull,
+]
 """``MIGRATIONS[n - 1]`` upgrades schema version ``n - 1`` to ``n``. Append only; never edit a
 migration that has shipped."""
 

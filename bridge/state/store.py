@@ -22,6 +22,7 @@ from bridge.state.changes import StatePartChanges
 from bridge.state.items import StatePartItems
 from bridge.state.journal import StatePartJournal
 from bridge.state.migrations import MIGRATIONS, Migration, StatePartSchema
+from bridge.state.pull import StatePartPull
 from bridge.state.report import StatePartReport
 from bridge.state.users import StatePartUsers
 
@@ -36,6 +37,7 @@ class State(
     StatePartChanges,
     StatePartReport,
     StatePartUsers,
+    StatePartPull,
     StatePartSchema,
 ):
     """The bridge's SQLite state. Open with `State.open(path)`; close with `close()`."""
