@@ -31,6 +31,7 @@ from rich.text import Text
 from bridge import instance, statedir
 from bridge.cli_options import common, fail, options, stderr
 from bridge.config import Config
+from bridge.conflict_report import conflict_lines
 
 if TYPE_CHECKING:
     from bridge.state.users import ProvisionedUser
@@ -134,12 +135,17 @@ def sync(config: Config, dry_run: bool, users: tuple[str, ...], allow_mass_cance
 @main.command()
 @click.option("--json", "as_json", is_flag=True,
               help="One JSON document (stable keys, see README) instead of tables.")
+@click.option("--conflict", "conflict_id", type=int, default=None,
+              help="Print the losing version of conflict ID (iCalendar) and nothing else.")
 @common
-def status(config: Config, as_json: bool) -> None:
+def status(config: Config, as_json: bool, conflict_id: int | None) -> None:
     """Per-mailbox health: synced / pending / failed / skipped, last run, errors, holds."""
     from bridge.state import State
 
     running = instance.read(config.state_dir)
+    if conflict_id is not None:
+        _print_conflict(config, conflict_id)
+        return
     if as_json:
         _status_json(config, running)
         return
@@ -158,6 +164,7 @@ def status(config: Config, as_json: bool) -> None:
         summaries = state.status_summary()
         skipped = {s.mailbox: state.skip_reasons(s.mailbox) for s in summaries}
         provisioned = state.provisioned_users()
+        conflicts = state.conflicts(limit=20)
     finally:
         state.close()
     table = Table("mailbox", "synced", "pending", "failed", "skipped", "cancelled", "last run")
@@ -191,6 +198,8 @@ def status(config: Config, as_json: bool) -> None:
             console.print(f"[red]{mailbox} error[/red] {escape(line)}")
         for uid, reason in skipped.get(s.mailbox, []):
             console.print(f"[yellow]{mailbox} skipped[/yellow] {escape(uid)}: {escape(reason)}")
+    for line in conflict_lines(conflicts):  # issue 10 point 4: both sides edited one event
+        console.print(Text(line), soft_wrap=True)
     syncing = _syncing(config, provisioned)
     for p in provisioned:
         how = "synced" if p.name in syncing else "not synced (no longer in caldav.allow)"
@@ -199,6 +208,23 @@ def status(config: Config, as_json: bool) -> None:
                  f"since {p.created_at:%Y-%m-%d %H:%M} UTC, {how}"),
             soft_wrap=True,
         )
+
+
+def _print_conflict(config: Config, conflict_id: int) -> None:
+    """`status --conflict ID`: the version a conflict did not keep, whole, on stdout."""
+    from bridge.state import State
+
+    path = config.state_dir / "bridge.sqlite"
+    if not path.exists():
+        fail("No state yet:", str(config.state_dir))
+    state = State.open(path)
+    try:
+        found = [c for c in state.conflicts(limit=1_000_000) if c.id == conflict_id]
+    finally:
+        state.close()
+    if not found:
+        fail(f"No conflict #{conflict_id} in", str(config.state_dir))
+    click.echo(found[0].losing_text, nl=False)
 
 
 def _syncing(config: Config, provisioned: Sequence[ProvisionedUser]) -> list[str]:
@@ -232,6 +258,7 @@ def _status_json(config: Config, running: instance.Instance | None) -> None:
                 facts["skipped"] = {s.mailbox: state.skip_reasons(s.mailbox) for s in summaries}
                 facts["provisioned"] = provisioned = state.provisioned_users()
                 facts["syncing"] = _syncing(config, provisioned)
+                facts["conflicts"] = state.conflicts(limit=100)
             finally:
                 state.close()
     document = build_status_document(

@@ -15,12 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from bridge.conflict_report import conflict_entries
 from bridge.instance import Instance
 from bridge.state.errors import StateDamaged
 from bridge.state.rows import HoldRow, MailboxStatus, RunRow
 from bridge.state.users import ProvisionedUser
+
+if TYPE_CHECKING:
+    from bridge.state.pull import ConflictRow
 
 __all__ = ["FORMAT", "build_status_document"]
 
@@ -83,6 +87,7 @@ def build_status_document(
     state_exists: bool = True,
     provisioned: Sequence[ProvisionedUser] = (),
     syncing: Iterable[str] = (),
+    conflicts: Sequence[ConflictRow] = (),
 ) -> dict[str, Any]:
     """The status document (see the module rules for its guarantees).
 
@@ -96,6 +101,7 @@ def build_status_document(
         state_exists: False before the first `calbridge run` created the state file.
         provisioned: `State.provisioned_users()`.
         syncing: the names of the provisioned users the configuration still lets in.
+        conflicts: `State.conflicts()` (issue 10 point 4), newest first.
     """
     skipped = skipped or {}
     by_name = {s.mailbox: s for s in summaries}
@@ -132,4 +138,5 @@ def build_status_document(
             }
             for p in provisioned
         ],
+        "conflicts": conflict_entries(conflicts),
     }

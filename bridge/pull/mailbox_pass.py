@@ -13,7 +13,9 @@ Rules kept here:
   `PassResult.problems` for `status`; its etag is remembered, so it is not retried every pass
   (a new version of it has a new etag and is read again).
 - Calendar items whose UID is the user's own event (the meetings calbridge pushed) are left to
-  the two-sided state (issue 10 point 4): `into_caldav` refuses them, and they are counted.
+  the two-sided state (issue 10 point 4): given `own_items` (`bridge.pull.own_items`), an
+  Exchange-side edit of them is settled there (`own_edits` decides); without it `into_caldav`
+  refuses them, and they are counted.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 from bridge.exchange.mailbox import Mailbox
 from bridge.pull import contenttag, decide, guards, listing, mapping
 from bridge.pull.into_caldav import PulledCalendar
+from bridge.pull.own_items import OwnItems, Settled
 
 __all__ = ["BATCH", "PassResult", "PullMemory", "pull_mailbox"]
 
@@ -51,13 +54,14 @@ class PassResult:
     problems: list[tuple[str, str]] = field(default_factory=list)  # (uid, reason)
 
 
-def pull_mailbox(mailbox: Mailbox, target: PulledCalendar, memory: PullMemory) -> PassResult:
+def pull_mailbox(mailbox: Mailbox, target: PulledCalendar, memory: PullMemory,
+                 own_items: OwnItems | None = None) -> PassResult:
     result = PassResult()
     first = mailbox.session.request_count
     now = contenttag.read_tags(mailbox)
     calendar_moved, inbox_moved = contenttag.moved(memory.tags, now)
     if calendar_moved:
-        _calendar(mailbox, target, memory, result)
+        _calendar(mailbox, target, memory, result, own_items)
     if inbox_moved:
         _inbox(mailbox, target, memory, result)
     memory.tags = now
@@ -72,7 +76,7 @@ def _problem(result: PassResult, uid: str, reason: str, *, warning: bool = True)
 
 
 def _calendar(mailbox: Mailbox, target: PulledCalendar, memory: PullMemory,
-              result: PassResult) -> None:
+              result: PassResult, own_items: OwnItems | None = None) -> None:
     known = {url: etag for url, (etag, _) in memory.calendar.items()}
     listed: set[str] = set()
     batch: list[mapping.Pulled] = []
@@ -85,6 +89,9 @@ def _calendar(mailbox: Mailbox, target: PulledCalendar, memory: PullMemory,
         own = _PARTSTAT.get(status) if isinstance(status, int) else None
         try:
             ics = mapping.calendar_text(listing.fetch_mime(mailbox, row.url))
+            if own_items is not None and (mine := own_items.claims(row.uid, row.url)):
+                _settled(result, own_items.settle(mine, ics, row.etag))
+                continue
             pulled = mapping.appointment(ics, exchange_url=row.url, user=mailbox.address,
                                          message_class=row.message_class, own_partstat=own)
         except (mapping.BadItem, guards.TooLarge) as error:
@@ -111,6 +118,13 @@ def _write(target: PulledCalendar, address: str, batch: list[mapping.Pulled],
         for note in pulled.notes:
             _problem(result, pulled.uid, note)
     batch.clear()
+
+
+def _settled(result: PassResult, settled: Settled) -> None:
+    if settled.outcome == "taken":
+        result.written += 1
+    elif settled.outcome in ("refused", "left"):
+        _problem(result, settled.uid, settled.reason, warning=settled.outcome == "refused")
 
 
 def _inbox(mailbox: Mailbox, target: PulledCalendar, memory: PullMemory,

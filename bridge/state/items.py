@@ -234,6 +234,24 @@ class StatePartItems(StateBase):
         )
         return cursor.rowcount > 0
 
+    def note_exchange_seen(
+        self,
+        mailbox: str,
+        uid: str,
+        *,
+        exchange_etag: str,
+        exchange_hash: str,
+        now: datetime | None = None,
+    ) -> bool:
+        """The pull read the Exchange side of an item (`bridge.pull.own_edits`): its etag and
+        the hash of what it holds. Nothing else of the row changes; False for an unknown item."""
+        cursor = self._execute(
+            "UPDATE items SET exchange_etag = ?, exchange_hash = ?, updated_at = ? "
+            "WHERE mailbox = ? AND uid = ?",
+            (exchange_etag, exchange_hash, self._now_ts(now), mailbox, uid),
+        )
+        return cursor.rowcount > 0
+
     def reset_retry(self, mailbox: str, uid: str | None = None) -> int:
         """`calbridge retry`: make failed items due now, with a fresh backoff. Returns the count."""
         sql = (
