@@ -7,6 +7,7 @@ the push pass with `engine.sync()`."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -152,6 +153,10 @@ def test_both_sides_changed_the_caldav_version_wins_and_exchange_is_kept(
     shown = CliRunner().invoke(main, ["status", "--config", str(config),
                                       "--conflict", str(conflict.id)])
     assert shown.exit_code == 0
+    document = json.loads(CliRunner().invoke(main, ["status", "--json", "--config",
+                                                    str(config)]).output)
+    assert [(c["id"], c["uid"], c["kept"]) for c in document["conflicts"]] == [
+        (conflict.id, "planning-1", "caldav")]
     assert shown.output.splitlines() == conflict.losing_text.splitlines()
 
     # The rule: the push sends the CalDAV version, exactly once, and Exchange agrees after.
