@@ -14,8 +14,8 @@ from tests.e2e.conftest import Bridge
 from tests.e2e.processes import cli
 
 TOP_KEYS = {
-    "format", "state_dir", "state", "running", "sync", "damage", "holds", "mailboxes", "provisioned",
-    "conflicts",
+    "format", "state_dir", "state", "running", "sync", "damage", "holds", "mailboxes",
+    "provisioned", "conflicts",
 }
 MAILBOX_KEYS = {"mailbox", "counts", "last_run", "errors", "hold", "skipped"}
 COUNT_KEYS = {"synced", "pending", "failed", "skipped", "cancelled"}

@@ -8,6 +8,7 @@ the push pass with `engine.sync()`."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -95,6 +96,7 @@ def test_an_owa_move_reaches_the_caldav_event_and_sends_nothing(bridge: Bridge) 
     owa_move(bridge, url, T16, T16.replace(hour=17), **{CAL + "location": "Room 7"})
     moved = pull()
     assert (moved.written, moved.problems) == (1, [])
+    assert moved.requests == 3  # the tags, the Calendar listing, the item's MIME: no more
 
     component = alice_event(bridge).icalendar_component  # type: ignore[attr-defined]
     assert component.decoded("DTSTART") == T16
@@ -125,7 +127,7 @@ def test_an_owa_move_reaches_the_caldav_event_and_sends_nothing(bridge: Bridge) 
 
 
 def test_both_sides_changed_the_caldav_version_wins_and_exchange_is_kept(
-        bridge: Bridge, tmp_path: Path) -> None:
+        bridge: Bridge, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     pull = Pull(bridge)
     url = pushed(bridge, pull)
 
@@ -138,9 +140,14 @@ def test_both_sides_changed_the_caldav_version_wins_and_exchange_is_kept(
     component.add("DTEND", T09.replace(hour=10))
     event.save()  # type: ignore[attr-defined]
 
-    result = pull()
+    with caplog.at_level(logging.INFO, logger="bridge.pull.own_items"):
+        result = pull()
     assert (result.written, result.problems) == (0, [])
     (conflict,) = pull.state.conflicts()
+    assert [r.getMessage() for r in caplog.records if r.name == "bridge.pull.own_items"] == [
+        f"conflict {conflict.id}: alice 'planning-1': edited in Exchange and in CalDAV since the "
+        "last sync: the CalDAV version wins; Exchange's version is kept in the state "
+        "(calbridge status)"]
     assert (conflict.uid, conflict.kept) == ("planning-1", "caldav")
     assert "DTSTART:20261210T160000Z" in conflict.losing_text  # Exchange's version, whole
     assert alice_event(bridge).icalendar_component.decoded("DTSTART") == T09  # type: ignore[attr-defined]
