@@ -124,7 +124,7 @@ def _settled(result: PassResult, settled: Settled) -> None:
     if settled.outcome == "taken":
         result.written += 1
     elif settled.outcome in ("refused", "left"):
-        _problem(result, settled.uid, settled.reason, warning=settled.outcome == "refused")
+        _problem(result, settled.uid, settled.reason)
 
 
 def _inbox(mailbox: Mailbox, target: PulledCalendar, memory: PullMemory,

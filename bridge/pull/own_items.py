@@ -47,7 +47,8 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Settled:
     uid: str
-    outcome: str  # taken | in-step | agree | conflict | left | refused
+    outcome: str  # taken | in-step | agree | conflict | left | refused (left, refused: logged
+    #               as the pass's problems, with the reason)
     reason: str = ""
 
 
@@ -83,8 +84,8 @@ class OwnItems:
             if found is not None:
                 parsed = ical.parse_event(str(found[1].serialize()), default_tz=self._tz)
                 if parsed.meeting is None:
-                    return Settled(uid, "left", "the CalDAV event cannot be read; Exchange's "
-                                                "edit waits")
+                    return Settled(uid, "left", "the CalDAV event cannot be read; Exchange "
+                                                "keeps its edited version")
                 current = parsed.meeting
             decision = own_edits.decide(
                 sent=own_edits.shape_of(row.snapshot, self.address) if row.snapshot else None,

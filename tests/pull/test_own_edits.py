@@ -23,7 +23,7 @@ from bridge.pull.into_caldav import PulledCalendar
 from bridge.pull.own_items import OwnItems
 from bridge.service import radicale_configuration
 from tests.e2e import ics
-from tests.e2e.conftest import REQUEST, Bridge, _start
+from tests.e2e.conftest import CANCELED, REQUEST, Bridge, _start
 from tests.sim.davclient import login_fba, proppatch
 from tests.sim.test_transport import CAL
 
@@ -178,3 +178,21 @@ def test_both_sides_changed_the_caldav_version_wins_and_exchange_is_kept(
     assert len(pull.state.conflicts()) == 1
     bridge.sync()
     assert len(bridge.exchange.inbox("bob", REQUEST)) == 2
+
+
+def test_edited_in_owa_deleted_in_caldav_the_deletion_wins(bridge: Bridge) -> None:
+    pull = Pull(bridge)
+    url = pushed(bridge, pull)
+    owa_move(bridge, url, T16, T16.replace(hour=17))
+    alice_event(bridge).delete()  # type: ignore[attr-defined]
+
+    result = pull()
+    assert (result.written, result.problems) == (0, [])
+    (conflict,) = pull.state.conflicts()
+    assert conflict.kept == "caldav" and "deleted in CalDAV" in conflict.reason
+    assert "DTSTART:20261210T160000Z" in conflict.losing_text
+    assert [e for e in bridge.calendar("alice").events()] == []  # the pull put nothing back
+
+    bridge.sync()
+    assert len(bridge.exchange.inbox("bob", CANCELED)) == 1
+    assert bridge.exchange.calendar("alice") == []
