@@ -36,6 +36,7 @@ from email.message import Message
 
 import icalendar
 
+from bridge.meeting import MeetingError, parse_address
 from bridge.pull import guards
 
 __all__ = [
@@ -358,15 +359,39 @@ def _set_partstat(event: icalendar.cal.Component, user: str, partstat: str,
 
 def _trim_attendees(event: icalendar.cal.Component, user: str) -> list[str]:
     attendees = _as_list(event.get("ATTENDEE"))
+    notes = _drop_unreadable(event, attendees)
+    if notes:
+        attendees = _as_list(event.get("ATTENDEE"))
     keep = guards.attendees_to_keep([_address(a) for a in attendees], user)
     if keep is None:
-        return []
+        return notes
     event.pop("ATTENDEE", None)
     for attendee in attendees:
         if _address(attendee) in keep:
             event.add("ATTENDEE", attendee, encode=False)
-    return [f"{len(attendees)} attendees: only the user's own line was kept "
-            f"(limit {guards.MAX_ATTENDEES})"]
+    return [*notes, f"{len(attendees)} attendees: only the user's own line was kept "
+                    f"(limit {guards.MAX_ATTENDEES})"]
+
+
+def _drop_unreadable(event: icalendar.cal.Component,
+                     attendees: list[icalendar.vCalAddress]) -> list[str]:
+    """Leave out attendees that are not one e-mail address (a sender's broken To header):
+    they cannot be answered or shown as a person, and a backslash in one does not even survive
+    icalendar's own round trip (it unescapes URI values it does not escape again)."""
+    readable = []
+    for attendee in attendees:
+        try:
+            parse_address(_address(attendee))
+        except MeetingError:
+            continue
+        readable.append(attendee)
+    if len(readable) == len(attendees):
+        return []
+    event.pop("ATTENDEE", None)
+    for attendee in readable:
+        event.add("ATTENDEE", attendee, encode=False)
+    return [f"{len(attendees) - len(readable)} attendee(s) without a valid e-mail address "
+            f"were left out"]
 
 
 def _sequence(event: icalendar.cal.Component) -> int:
