@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from bridge.operations import Payload
-from bridge.state import JournalEntry, State
+from bridge.operations import Operation, Payload
+from bridge.state import JournalEntry, JournalOp, State
 
 __all__ = ["JournaledRun", "OutcomeUnknown", "StepHook", "UndeclaredStep"]
 
@@ -105,7 +105,7 @@ class JournaledRun:
             entry_id = state.journal_start(
                 self.mailbox,
                 self.uid,
-                self.operation.name,
+                _outbox_op(self.operation),
                 name,
                 target_url=target,
                 marker=marker,
@@ -132,3 +132,10 @@ class JournaledRun:
     def _hook(self, step: str, moment: str) -> None:
         if self.hook is not None:
             self.hook(self.uid, step, moment)
+
+
+def _outbox_op(operation: Operation) -> JournalOp:
+    name = operation.name
+    if name == "answer":  # journaled in answer_outbox by its own run (bridge.answer_run)
+        raise TypeError("the answer operation is not journaled in the outbox")
+    return name

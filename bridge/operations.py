@@ -25,6 +25,7 @@ from bridge.meeting_codec import decode_meeting, encode_meeting
 from bridge.state import ItemKind, JournalOp
 
 __all__ = [
+    "ANSWER",
     "CANCEL",
     "CREATE",
     "DELETE",
@@ -34,6 +35,7 @@ __all__ = [
     "CreatePayload",
     "Location",
     "Operation",
+    "OperationName",
     "Payload",
     "Step",
     "UpdatePayload",
@@ -55,9 +57,12 @@ class Step:
     sends: bool = False
 
 
+OperationName = JournalOp | Literal["answer"]  # "answer": journaled in answer_outbox
+
+
 @dataclass(frozen=True)
 class Operation:
-    name: JournalOp
+    name: OperationName
     steps: tuple[Step, ...]
 
     @property
@@ -120,6 +125,21 @@ CANCEL = Operation(
 DELETE = Operation("delete", (Step("appointment_deleted", "DELETE appointment"),))
 
 OPERATIONS: Mapping[str, Operation] = {op.name: op for op in (CREATE, UPDATE, CANCEL, DELETE)}
+
+# The pull direction's one sending operation: the user's answer to a pulled invitation
+# (`bridge.pull.answers`). Its journal is ``answer_outbox``, so it is not in OPERATIONS (the
+# push's journal ops); its crash tests are generated from this table all the same.
+ANSWER = Operation(
+    "answer",
+    (
+        # marker: the number of Resp.* with this UID in Sent Items, and the request's URL
+        Step("request_located", "SEARCH the mailbox (deep): the request and the Sent Items "
+                                "replies with this UID"),
+        Step("answer_sent", "GET <request>?Cmd=accept|tentative|decline", sends=True),
+        # CalDAV side, after a decline: Exchange removed its copy, the pulled event goes too
+        Step("event_removed", "Radicale storage delete inside bridge_write()"),
+    ),
+)
 
 
 # -- payloads --------------------------------------------------------------------------------

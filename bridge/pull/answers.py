@@ -9,12 +9,13 @@ Rules kept here (issue 10 point 2, reference §6.2):
 - **Once per change.** A change is keyed by (UID, RECURRENCE-ID, SEQUENCE, new PARTSTAT): the
   same PARTSTAT seen again for the same version of the meeting is the same change.
 - **Exactly once through the journal.** The ``answer`` operation's steps are declared in
-  `ANSWER_STEPS` in the shape of `bridge.operations`; `answer_sent` sends. Its read-back marker
-  is the number of ``Resp.*`` messages with this UID in Sent Items, counted before the GET: on
-  recovery, a count that grew proves the reply went out (OWA saves the reply in Sent Items in
-  the same store transaction as it moves the request; inferred, the reference is silent), an
-  unchanged count proves it did not, so it is sent again. No clock is compared.
-- **The target.** The request item, searched by UID in Inbox, then in Deleted Items (OWA moves
+  `bridge.operations.ANSWER` (`ANSWER_STEPS` here); `answer_sent` sends. Its read-back marker
+  is the number of ``Resp.*`` messages with this UID in Sent Items, read before the GET in the
+  same SEARCH that finds the request: on recovery, a count that grew proves the reply went out
+  (OWA saves the reply in Sent Items in the same store transaction as it moves the request;
+  inferred, the reference is silent), an unchanged count proves it did not, so it is sent
+  again. No clock is compared.
+- **The target.** The request item with this UID, in Inbox, else in Deleted Items (OWA moves
   a request there once answered, so a changed answer is sent on the same item); the newest
   SEQUENCE wins. No request anywhere → nothing is sent, and the reason is logged.
 """
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bridge.operations import Step
+from bridge.operations import ANSWER, Step
 
 __all__ = [
     "ANSWER_STEPS",
@@ -40,13 +41,7 @@ RESPONSE_CLASSES = {"accept": "IPM.Schedule.Meeting.Resp.Pos",
                     "tentative": "IPM.Schedule.Meeting.Resp.Tent",
                     "decline": "IPM.Schedule.Meeting.Resp.Neg"}
 
-ANSWER_STEPS: tuple[Step, ...] = (
-    Step("request_located", "SEARCH Inbox, then Deleted Items: the request with this UID"),
-    Step("replies_counted", "SEARCH Sent Items: Resp.* messages with this UID (the marker)"),
-    Step("answer_sent", "GET <request>?Cmd=accept|tentative|decline", sends=True),
-    # CalDAV side, after a decline: Exchange removed its copy, the pulled event goes too.
-    Step("event_removed", "Radicale storage delete inside bridge_write()"),
-)
+ANSWER_STEPS: tuple[Step, ...] = ANSWER.steps
 
 
 @dataclass(frozen=True)
@@ -79,13 +74,11 @@ class Recovery:
 
 
 def recover(last_step: str | None, replies_before: int | None, replies_now: int) -> Recovery:
-    """What an interrupted ``answer`` operation does next, from its last journaled step and
-    the Sent Items count now (see the module rule)."""
-    if last_step in (None, "request_located") or replies_before is None:
+    """Whether an interrupted ``answer`` operation sends (again), from its last step journaled
+    as *done* and the Sent Items count now (see the module rule)."""
+    if last_step is None or replies_before is None:
         return Recovery(True, "the reply was not started")
-    if last_step == "event_removed":
-        return Recovery(False, "finished")
-    if last_step == "answer_sent":
+    if last_step in ("answer_sent", "event_removed"):
         return Recovery(False, "the reply was sent (journaled)")
     if replies_now > replies_before:
         return Recovery(False, "Sent Items holds the reply: it went out before the crash")

@@ -1,69 +1,99 @@
-"""The Exchange side of answering an invitation: the three requests of `answers.ANSWER_STEPS`.
+"""The Exchange side of answering an invitation: the two requests of `operations.ANSWER`.
 
-Rules kept here (reference §6.2): the answer is a plain ``GET <request item>?Cmd=accept|
-tentative|decline`` on the meeting request, as the logged-in attendee; OWA answers 302. The
-request is found by UID (Inbox first, then Deleted Items, where OWA moves an answered request;
-highest SEQUENCE wins). The read-back marker is the number of ``IPM.Schedule.Meeting.Resp.*``
-messages with that UID in Sent Items. Each function is one request, so the journal can record
-a step between any two.
+Rules kept here (reference §5.1, §6.2):
+
+- **One read before the send.** `survey` is one ``SEARCH`` of the mailbox root, ``DEEP
+  TRAVERSAL`` (a scope the reference lists, [DM-DAV]), for the meeting messages with the UID:
+  it gives both the request to answer (Inbox first, then Deleted Items, where OWA moves an
+  answered request; highest SEQUENCE wins) and the read-back marker, the number of
+  ``IPM.Schedule.Meeting.Resp.*`` with that UID in Sent Items. The marker must be read before
+  the GET (a count taken after cannot tell whose reply it is), so one read plus one send is the
+  least an answer that is provably sent once can cost.
+- **The send** is a plain ``GET <request item>?Cmd=accept|tentative|decline`` as the logged-in
+  attendee; OWA answers 302. It is never retried by the session (it sends mail): after a lost
+  answer the journal's recovery decides from a fresh `survey`.
 """
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
 
 from bridge.exchange import owa, webdav
 from bridge.exchange.mailbox import Mailbox
 
-__all__ = ["RequestGone", "count_replies", "locate_request", "send_answer"]
+__all__ = ["RequestGone", "Survey", "send_answer", "survey"]
 
 _CAL = webdav.NS_CALENDAR
 _CLASS = webdav.NS_EXCHANGE + "outlookmessageclass"
 _XML = {"Content-Type": 'text/xml; charset="utf-8"'}
+_REQUEST = "IPM.Schedule.Meeting.Request"
+_RESPONSE = "IPM.Schedule.Meeting.Resp."
 
 
 class RequestGone(LookupError):
     """The meeting request no longer exists (deleted in OWA, or the meeting was cancelled)."""
 
 
-def _search(mailbox: Mailbox, folder_url: str, where: str) -> list[webdav.Response]:
-    sql = webdav.build_sql(["DAV:getetag", _CAL + "sequence", _CAL + "uid"],
-                           urlsplit(folder_url).path, where)
-    response = mailbox.session.request("SEARCH", folder_url + "/", headers=_XML,
+@dataclass(frozen=True)
+class Survey:
+    request_url: str | None  # the request to answer, None when there is none
+    replies: int  # Resp.* with this UID in Sent Items (the marker)
+
+
+def survey(mailbox: Mailbox, uid: str) -> Survey:
+    """The request with `uid` and the count of the user's replies to it, in one SEARCH."""
+    folders = mailbox.folders
+    where = (f"{webdav.sql_identifier(_CAL + 'uid')} = {webdav.sql_string(uid)} AND "
+             f"({webdav.sql_identifier(_CLASS)} = {webdav.sql_string(_REQUEST)} OR "
+             f"{webdav.sql_identifier(_CLASS)} LIKE {webdav.sql_string(_RESPONSE + '%')})")
+    sql = webdav.build_sql([_CAL + "sequence", _CAL + "uid", _CLASS],
+                           urlsplit(folders.root).path + "/", where, traversal="DEEP")
+    response = mailbox.session.request("SEARCH", folders.root + "/", headers=_XML,
                                        body=webdav.build_search(sql))
-    return webdav.parse_multistatus(response.content)
-
-
-def _absolute(mailbox: Mailbox, href: str) -> str:
-    return href if "://" in href else mailbox.session.url(href)
-
-
-def locate_request(mailbox: Mailbox, uid: str) -> str | None:
-    """URL of the newest meeting request with `uid` (Inbox, then Deleted Items), or None."""
-    where = (f"{webdav.sql_identifier(_CAL + 'uid')} = {webdav.sql_string(uid)} AND "
-             f"{webdav.sql_identifier(_CLASS)} = 'IPM.Schedule.Meeting.Request'")
-    for folder in (mailbox.folders.inbox, mailbox.folders.deleteditems):
-        hits = _search(mailbox, folder, where)
-        if hits:
-            newest = max(hits, key=lambda h: int(str(h.props.get(_CAL + "sequence") or 0)))
-            return _absolute(mailbox, newest.href)
-    return None
-
-
-def count_replies(mailbox: Mailbox, uid: str) -> int:
-    """How many responses with `uid` the user's Sent Items holds (the step's marker)."""
-    where = (f"{webdav.sql_identifier(_CAL + 'uid')} = {webdav.sql_string(uid)} AND "
-             f"{webdav.sql_identifier(_CLASS)} LIKE 'IPM.Schedule.Meeting.Resp.%'")
-    return len(_search(mailbox, mailbox.folders.sentitems, where))
+    requests: dict[str, list[webdav.Response]] = {"inbox": [], "deleteditems": []}
+    replies = 0
+    for hit in webdav.parse_multistatus(response.content):
+        klass = str(hit.props.get(_CLASS) or "")
+        folder = _folder_of(hit.href, folders.inbox, folders.deleteditems, folders.sentitems)
+        if klass == _REQUEST and folder in requests:
+            requests[folder].append(hit)
+        elif klass.startswith(_RESPONSE) and folder == "sentitems":
+            replies += 1
+    found = requests["inbox"] or requests["deleteditems"]
+    if not found:
+        return Survey(None, replies)
+    newest = max(found, key=lambda h: _int(h.props.get(_CAL + "sequence")))
+    href = newest.href
+    return Survey(href if "://" in href else mailbox.session.url(href), replies)
 
 
 def send_answer(mailbox: Mailbox, request_url: str, command: str) -> None:
     """``GET <request>?Cmd=<command>``; a 404 raises `RequestGone`."""
     if command not in ("accept", "tentative", "decline"):
         raise ValueError(f"not an answer: {command!r}")
-    # Not retried by the session although it is a GET: it sends mail. After a lost answer the
-    # journal's recovery decides, from the Sent Items count (answers.recover).
     response = mailbox.session.request("GET", owa.command_url(request_url, command),
                                        accept=(404,), idempotent=False)
     if response.status_code == 404:
         raise RequestGone("the meeting request no longer exists")
+
+
+def _folder_of(href: str, inbox: str, deleteditems: str, sentitems: str) -> str | None:
+    """Which of the three folders holds the item at `href` (directly, not in a sub-folder)."""
+    parent = _path(href).rstrip("/").rsplit("/", 1)[0]
+    for name, url in (("inbox", inbox), ("deleteditems", deleteditems),
+                      ("sentitems", sentitems)):
+        if parent == _path(url).rstrip("/"):
+            return name
+    return None
+
+
+def _path(url: str) -> str:
+    return unquote(urlsplit(url).path).lower()
+
+
+def _int(value: object) -> int:
+    try:
+        return int(str(value or 0))
+    except ValueError:
+        return 0

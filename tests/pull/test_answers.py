@@ -36,14 +36,14 @@ def test_step_table_has_exactly_one_sending_step() -> None:
     assert all(isinstance(s, Step) for s in answers.ANSWER_STEPS)
     assert [s.name for s in answers.ANSWER_STEPS if s.sends] == ["answer_sent"]
     names = [s.name for s in answers.ANSWER_STEPS]
-    assert names.index("replies_counted") < names.index("answer_sent")
+    assert names.index("request_located") < names.index("answer_sent")
 
 
 @pytest.mark.parametrize(("last", "before", "now", "send"), [
     (None, None, 0, True),                 # crashed before anything
-    ("request_located", None, 0, True),
-    ("replies_counted", 2, 2, True),       # the GET never reached Exchange: send it
-    ("replies_counted", 2, 3, False),      # Sent Items grew: it went out, never twice
+    ("request_located", None, 0, True),    # (no marker: nothing to compare)
+    ("request_located", 2, 2, True),       # the GET never reached Exchange: send it
+    ("request_located", 2, 3, False),      # Sent Items grew: it went out, never twice
     ("answer_sent", 2, 3, False),
     ("event_removed", 2, 3, False),
 ])

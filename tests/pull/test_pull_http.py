@@ -149,14 +149,14 @@ def test_accept_then_decline_from_the_client_sends_one_reply_each(
                                ("ACCEPTED", "DECLINED", "Neg")):
         decision = answers.decide(old, new)
         assert decision.command is not None
-        target = owa_answer.locate_request(alice, uid)
-        assert target is not None
-        before = owa_answer.count_replies(alice, uid)
         count = alice.session.request_count
-        owa_answer.send_answer(alice, target, decision.command)
-        assert alice.session.request_count == count + 1  # one request per answer
-        assert owa_answer.count_replies(alice, uid) == before + 1
-        assert answers.recover("replies_counted", before, before + 1).send is False
+        found = owa_answer.survey(alice, uid)
+        assert found.request_url is not None
+        owa_answer.send_answer(alice, found.request_url, decision.command)
+        assert alice.session.request_count == count + 2  # one SEARCH and one GET per answer
+        assert owa_answer.survey(alice, uid).replies == found.replies + 1
+        assert answers.recover("request_located", found.replies,
+                               found.replies + 1).send is False
         assert replies_at_bob()[-1] == "IPM.Schedule.Meeting.Resp." + expected
     assert sorted(replies_at_bob()) == ["IPM.Schedule.Meeting.Resp.Neg",
                                         "IPM.Schedule.Meeting.Resp.Pos"]
@@ -231,17 +231,16 @@ def test_a_dropped_answer_is_recovered_from_sent_items_exactly_once(
     with logged_in(sim, "bob") as bob:
         _, uid = send_meeting(bob, sim.base_url, "bob", "weekly", to="alice@example.com")
     alice = client(sim)
-    target = owa_answer.locate_request(alice, uid)
-    assert target is not None
-    before = owa_answer.count_replies(alice, uid)  # journaled as `replies_counted`
+    found = owa_answer.survey(alice, uid)  # journaled as `request_located`, with the count
+    assert found.request_url is not None
     sim.app.faults.add(r"(?i)cmd=accept", drop=True, after=acted)
     with pytest.raises(errors.TransportError):
-        owa_answer.send_answer(alice, target, "accept")  # never retried by the session
-    decision = answers.recover("replies_counted", before, owa_answer.count_replies(alice, uid))
+        owa_answer.send_answer(alice, found.request_url, "accept")  # never retried
+    again = owa_answer.survey(alice, uid)
+    decision = answers.recover("request_located", found.replies, again.replies)
     assert decision.send is not acted
     if decision.send:
-        again = owa_answer.locate_request(alice, uid)
-        assert again is not None
-        owa_answer.send_answer(alice, again, "accept")
+        assert again.request_url is not None
+        owa_answer.send_answer(alice, again.request_url, "accept")
     replies = [r.message_class for r in listing.inbox_rows(client(sim, "bob")) if r.uid == uid]
     assert replies == ["IPM.Schedule.Meeting.Resp.Pos"]
