@@ -49,6 +49,7 @@ class CalendarStore:
     """One Radicale storage (the same folder the CalDAV server serves)."""
 
     def __init__(self, configuration: radicale_config.Configuration) -> None:
+        self.configuration = configuration  # the pull writes through the same storage
         self._storage = radicale_storage.load(configuration)
         self._root = os.path.join(
             configuration.get("storage", "filesystem_folder"), "collection-root"

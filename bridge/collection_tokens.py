@@ -159,9 +159,13 @@ class CollectionTokens:
         return found
 
     def busy_mailboxes(self) -> set[str]:
-        """Mailboxes with an unfinished journaled operation or a held mass cancellation."""
+        """Mailboxes with an unfinished journaled operation (an answer too) or a held mass
+        cancellation."""
         with self._lock:
             names = {r[0] for r in self._db.execute("SELECT DISTINCT mailbox FROM outbox")}
             if self._db["holds"].exists():
                 names |= {r[0] for r in self._db.execute("SELECT mailbox FROM holds")}
+            if self._db["answer_outbox"].exists():  # an answer to a pulled invitation
+                names |= {r[0] for r in self._db.execute(
+                    "SELECT DISTINCT mailbox FROM answer_outbox")}
         return names

@@ -5,9 +5,12 @@ what a pass reads are one sequence; recipes, recovery, failures and outages have
 their own.
 
 Rules kept here:
-- A pass over a mailbox first settles interrupted operations (`bridge.recovery`), then plans
+- A pass over a mailbox first settles interrupted operations (`bridge.recovery`, and the
+  answers to pulled invitations, `bridge.answering`), then plans
   (`bridge.plan`, pure) and applies each action through its journaled recipe
   (`bridge.recipes`). This module only applies what the planner decided: deferrals included.
+  Last, the user's answers to pulled invitations among the events read go out
+  (`bridge.answering`, the only code that sends for an event the pull wrote).
 - One bad item never blocks the others: each action runs in its own try/except; an expected
   failure is one log line, an unexpected one (a bug) is logged once with its traceback
   (`bridge.failures`). Only transient failures back off; a permanent refusal is terminal.
@@ -42,7 +45,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from bridge import plan, worklist
-from bridge.calendars import CalendarEvent
+from bridge.answering import Answering
+from bridge.calendars import CalendarEvent, CalendarStore
 from bridge.collection_tokens import CollectionTokens
 from bridge.config import Config, UserConfig
 from bridge.exchange.http import Credentials, ExchangeSession, SessionConfig
@@ -51,6 +55,7 @@ from bridge.failures import describe, log_failure, record_failure
 from bridge.journal import StepHook
 from bridge.operations import Location, payload_for
 from bridge.outage import Outages
+from bridge.pull.into_caldav import PulledCalendar
 from bridge.recipes import Recipes
 from bridge.recovery import recover
 from bridge.report import (
@@ -123,6 +128,9 @@ class Engine:
         self._user_locks = {u.name: threading.Lock() for u in config.users}
         self._users_lock = threading.Lock()  # serializes `add_user`
         self._lock_dir = config.state_dir / "locks"
+        self.answering = Answering(state, clock=self._clock, settle=self._settle,
+                                   hook=step_hook)
+        self._pulled_calendars: dict[str, PulledCalendar] = {}
 
     def close(self) -> None:
         self.tokens.close()  # reopened if a pass still running needs it
@@ -291,6 +299,7 @@ class Engine:
         mailbox_name = user.mailbox
         now = self._clock()
         blocked: set[str] = set()
+        unsettled_answers: set[str] = set()
         if not dry_run:
             if user.name in self.paused:
                 still_down = self._outages.probe(user.name, self.mailbox_for(user))
@@ -301,6 +310,7 @@ class Engine:
             )
             blocked = recovered.blocked
             self._wake(recovered.due)
+            unsettled_answers = self._resume_answers(user, report)
         rows, snapshots = self._read(user)
         actions = self._plan(user, snapshots, rows, allow_mass_cancel, now)
         if not self._reads_all(user) and any(
@@ -337,6 +347,7 @@ class Engine:
             if not held:
                 self.state.clear_hold(mailbox_name)
             self._note_seen(mailbox_name, snapshots, actions, rows)
+            self._answer(user, report, unsettled_answers)
 
     def _plan(
         self,
@@ -450,6 +461,37 @@ class Engine:
         payload = payload_for(action, row.sent_sequence if row is not None else None)
         where = Location(snap.collection, snap.href, snap.etag) if snap else Location()
         self.recipes_for(user).perform(action.uid, payload, [], where)
+
+    # -- answers to pulled invitations (bridge.answering) -----------------------------------
+
+    def _resume_answers(self, user: UserConfig, report: MailboxReport) -> set[str]:
+        """Settle the user's interrupted answers; returns the UIDs still unsettled."""
+        calendar = self._pulled_calendar(user)
+        if calendar is None or not self.state.open_answers(user.mailbox):
+            return set()
+        found = self.answering.resume(user, self.mailbox_for(user), calendar, report,
+                                      on_outage=lambda e: self._pause_on(user, e))
+        self._wake(found.due)
+        return found.blocked
+
+    def _answer(self, user: UserConfig, report: MailboxReport, unsettled: set[str]) -> None:
+        events = self.snapshots.take_pulled(user.name)
+        calendar = self._pulled_calendar(user)
+        if events and calendar is not None:
+            self.answering.answer(user, self.mailbox_for(user), calendar, events, report,
+                                  full=self._reads_all(user), blocked=unsettled,
+                                  on_outage=lambda e: self._pause_on(user, e))
+
+    def _pulled_calendar(self, user: UserConfig) -> PulledCalendar | None:
+        """The calendar the pull writes (None: the calendars are not a Radicale storage)."""
+        if not isinstance(self.calendars, CalendarStore):
+            return None
+        with self._mailboxes_lock:
+            calendar = self._pulled_calendars.get(user.name)
+            if calendar is None:
+                calendar = PulledCalendar(self.calendars.configuration, user.name)
+                self._pulled_calendars[user.name] = calendar
+            return calendar
 
     def _pause_on(self, user: UserConfig, error: Exception) -> None:
         """Raise `_Paused` when `error` means Exchange does not answer (`bridge.outage`)."""

@@ -7,6 +7,9 @@ Rules kept here (design §1, "a pass costs what changed"; issue 8 item 1):
   costs one parse, not one per pass. The verdicts kept are those of the files seen in the last
   pass of the mailbox (bounded by the calendar; a restart parses each once again).
 - A damaged file is never a deletion: it is tied to the UID it held, when that is known.
+- The pull's own events are never snapshots (echo-free); the ones a read met are handed over
+  (`take_pulled`) to the answers to invitations (`bridge.answering`), the only code that may
+  send for them.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ class SnapshotReader:
         self.calendars = calendars
         self.default_tz = default_tz
         self._verdicts: dict[str, dict[VerdictKey, Snapshot]] = {}
+        self._pulled: dict[str, list[Event]] = {}  # user -> the pull's events the read met
         self._lock = threading.Lock()
         self.parsed = 0  # how many files were parsed (for tests and benchmarks)
 
@@ -65,6 +69,7 @@ class SnapshotReader:
             verdicts = self._verdicts.get(user, {})
         kept: dict[VerdictKey, Snapshot] = {}
         snapshots: list[Snapshot] = []
+        pulled: list[Event] = []
         for event in self.calendars.events(user):
             if event.text is None:
                 uid = located.get(
@@ -82,7 +87,8 @@ class SnapshotReader:
                 )
                 continue
             if (event.collection, event.href) not in located and _pulled(event.text):
-                continue  # Exchange's own event, written by the pull: never sent back
+                pulled.append(event)  # Exchange's own event, written by the pull: never sent back
+                continue
             row = known.get((event.collection, event.href))
             if row is not None and row.radicale_etag == event.etag:
                 snapshots.append(
@@ -99,7 +105,13 @@ class SnapshotReader:
             snapshots.append(snap)
         with self._lock:
             self._verdicts[user] = kept
+            self._pulled[user] = pulled
         return snapshots
+
+    def take_pulled(self, user: str) -> list[Event]:
+        """The pull's events that `user`'s last read met (once: they are handed over)."""
+        with self._lock:
+            return self._pulled.pop(user, [])
 
     def _parse(self, text: str, collection: str, href: str, etag: str | None) -> Snapshot:
         with self._lock:

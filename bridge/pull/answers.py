@@ -22,17 +22,23 @@ Rules kept here (issue 10 point 2, reference §6.2):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
+
+import icalendar
 
 from bridge.operations import ANSWER, Step
 
 __all__ = [
     "ANSWER_STEPS",
     "COMMANDS",
+    "AnswerPayload",
     "Decision",
     "Recovery",
     "answer_key",
     "decide",
+    "own_partstat",
     "recover",
 ]
 
@@ -83,3 +89,48 @@ def recover(last_step: str | None, replies_before: int | None, replies_now: int)
     if replies_now > replies_before:
         return Recovery(False, "Sent Items holds the reply: it went out before the crash")
     return Recovery(True, "Sent Items has no new reply: the command never reached Exchange")
+
+
+@dataclass(frozen=True)
+class AnswerPayload:
+    """What one ``answer`` operation carries (the first journal entry's payload)."""
+
+    command: str  # accept | tentative | decline
+    partstat: str  # the user's new PARTSTAT
+    sequence: int  # the meeting's version (the `pulled` row's) the answer is about
+    key: str  # answer_key: the identity of this change
+
+    op = ANSWER
+
+    def encode(self) -> dict[str, object]:
+        return {"command": self.command, "partstat": self.partstat, "sequence": self.sequence,
+                "key": self.key}
+
+    @classmethod
+    def decode(cls, raw: Mapping[str, Any]) -> AnswerPayload:
+        command = str(raw["command"])
+        if command not in RESPONSE_CLASSES:
+            raise ValueError(f"not an answer: {command[:20]!r}")
+        return cls(command, str(raw["partstat"]), int(raw["sequence"]), str(raw["key"]))
+
+
+def own_partstat(text: str, address: str) -> tuple[str, str] | None:
+    """(UID, the PARTSTAT of `address`) in a stored event: its master VEVENT's (or its only
+    one's); None when the event cannot be read or `address` is not an attendee. An answer to
+    one occurrence alone is not read (OWA's command answers the request it is run on)."""
+    try:
+        events = icalendar.Calendar.from_ical(text).walk("VEVENT")
+    except Exception:  # icalendar raises many unrelated types: an unreadable event answers nothing
+        return None
+    if not events:
+        return None
+    master = next((e for e in events if e.get("RECURRENCE-ID") is None), events[0])
+    uid = str(master.get("UID") or "")
+    attendees = master.get("ATTENDEE")
+    for attendee in attendees if isinstance(attendees, list) else [attendees]:
+        if attendee is None:
+            continue
+        value = str(attendee).strip()
+        if value.lower().removeprefix("mailto:") == address.lower() and uid:
+            return uid, str(attendee.params.get("PARTSTAT") or "NEEDS-ACTION").upper()
+    return None

@@ -13,6 +13,7 @@ Rules kept here:
       changes.py     changes: the plugin's hints         runs.py     runs and holds
       migrations.py  the schema and its versions         report.py   `calbridge status`
       users.py       provisioned users                   pull.py     the pull direction's memory
+      answers.py     answer_outbox: the answers' journal
 
 - **Importing is free of I/O.** The row types, vocabulary and errors load eagerly; `State`,
   the migrations and the schema text load on first use (PEP 562 ``__getattr__``), so the pure

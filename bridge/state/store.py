@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
+from bridge.state.answers import StatePartAnswers
 from bridge.state.base import system_clock
 from bridge.state.changes import StatePartChanges
 from bridge.state.items import StatePartItems
@@ -38,6 +39,7 @@ class State(
     StatePartReport,
     StatePartUsers,
     StatePartPull,
+    StatePartAnswers,
     StatePartSchema,
 ):
     """The bridge's SQLite state. Open with `State.open(path)`; close with `close()`."""
