@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from bench.common import nproc
 
-SECTIONS = ("ops", "latency", "idle", "scale", "outage", "put", "open", "door")
+SECTIONS = ("ops", "answers", "latency", "idle", "scale", "outage", "put", "open", "door")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -19,7 +19,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small sizes (about a minute)")
     parser.add_argument("--only", default=",".join(SECTIONS),
                         help=f"comma-separated sections to run, from {','.join(SECTIONS)}")
-    parser.add_argument("--ops", type=int, help="meetings per operation count (default 10)")
+    parser.add_argument("--ops", type=int,
+                        help="meetings per operation count, answers per answer kind (default 10)")
     parser.add_argument("--meetings", type=int, help="meetings for the latency run (default 50)")
     parser.add_argument("--events", type=int, help="stored events for the idle pass (10000)")
     parser.add_argument("--users", type=int, help="users for the scale section (default 500)")
@@ -72,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import requests_per_op
 
         requests_per_op.run(args.ops, repro("--only ops", f"--ops {args.ops}"))
+    if "answers" in args.only:
+        from bench import answers
+
+        answers.run(args.ops, repro("--only answers", f"--ops {args.ops}"))
     if "latency" in args.only:
         from bench import latency
 
