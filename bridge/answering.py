@@ -28,6 +28,8 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
+from radicale import config as radicale_config
+
 from bridge.answer_run import AnswerRun
 from bridge.config import UserConfig
 from bridge.exchange.mailbox import Mailbox
@@ -51,16 +53,34 @@ FileKey = tuple[str, str, str | None]  # (collection, href, etag)
 class Answering:
     """One engine's answers to pulled invitations (thread-safe across mailboxes)."""
 
-    def __init__(self, state: State, *, clock: Callable[[], datetime], settle: timedelta,
+    def __init__(self, state: State, configuration: radicale_config.Configuration | None, *,
+                 clock: Callable[[], datetime], settle: timedelta,
                  hook: StepHook | None = None) -> None:
+        """`configuration`: the Radicale storage the pull writes (None: there is none, so
+        there is nothing pulled to answer)."""
         self.state, self.clock, self.settle, self.hook = state, clock, settle, hook
+        self._configuration = configuration
+        self._calendars: dict[str, PulledCalendar] = {}
         self._settled: dict[str, set[FileKey]] = {}
         self._lock = threading.Lock()
 
-    def resume(self, user: UserConfig, mailbox: Mailbox, calendar: PulledCalendar,
-               report: MailboxReport, *, on_outage: Callable[[Exception], None]) -> Recovered:
+    def _calendar(self, user: UserConfig) -> PulledCalendar | None:
+        if self._configuration is None:
+            return None
+        with self._lock:
+            calendar = self._calendars.get(user.name)
+            if calendar is None:
+                calendar = PulledCalendar(self._configuration, user.name)
+                self._calendars[user.name] = calendar
+            return calendar
+
+    def resume(self, user: UserConfig, mailbox: Mailbox, report: MailboxReport, *,
+               on_outage: Callable[[Exception], None]) -> Recovered:
         """Finish every interrupted answer of `user`'s mailbox (before anything new)."""
         found = Recovered()
+        calendar = self._calendar(user)
+        if calendar is None:
+            return found
         for _mailbox, uid in self.state.open_answers(user.mailbox):
             entries = self.state.answer_journal(user.mailbox, uid)
             if not entries:
@@ -80,10 +100,13 @@ class Answering:
                 found.blocked.add(uid)
         return found
 
-    def answer(self, user: UserConfig, mailbox: Mailbox, calendar: PulledCalendar,
-               events: Sequence[Event], report: MailboxReport, *, full: bool,
-               blocked: set[str], on_outage: Callable[[Exception], None]) -> None:
+    def answer(self, user: UserConfig, mailbox: Mailbox, events: Sequence[Event],
+               report: MailboxReport, *, full: bool, blocked: set[str],
+               on_outage: Callable[[Exception], None]) -> None:
         """Answer every PARTSTAT the user changed in the pulled `events` this pass read."""
+        calendar = self._calendar(user)
+        if calendar is None:
+            return
         with self._lock:
             settled = set() if full else set(self._settled.get(user.name, set()))
             known = self._settled.get(user.name, set())

@@ -55,7 +55,6 @@ from bridge.failures import describe, log_failure, record_failure
 from bridge.journal import StepHook
 from bridge.operations import Location, payload_for
 from bridge.outage import Outages
-from bridge.pull.into_caldav import PulledCalendar
 from bridge.recipes import Recipes
 from bridge.recovery import recover
 from bridge.report import (
@@ -128,9 +127,9 @@ class Engine:
         self._user_locks = {u.name: threading.Lock() for u in config.users}
         self._users_lock = threading.Lock()  # serializes `add_user`
         self._lock_dir = config.state_dir / "locks"
-        self.answering = Answering(state, clock=self._clock, settle=self._settle,
-                                   hook=step_hook)
-        self._pulled_calendars: dict[str, PulledCalendar] = {}
+        self.answering = Answering(
+            state, calendars.configuration if isinstance(calendars, CalendarStore) else None,
+            clock=self._clock, settle=self._settle, hook=step_hook)
 
     def close(self) -> None:
         self.tokens.close()  # reopened if a pass still running needs it
@@ -466,32 +465,19 @@ class Engine:
 
     def _resume_answers(self, user: UserConfig, report: MailboxReport) -> set[str]:
         """Settle the user's interrupted answers; returns the UIDs still unsettled."""
-        calendar = self._pulled_calendar(user)
-        if calendar is None or not self.state.open_answers(user.mailbox):
+        if not self.state.open_answers(user.mailbox):
             return set()
-        found = self.answering.resume(user, self.mailbox_for(user), calendar, report,
+        found = self.answering.resume(user, self.mailbox_for(user), report,
                                       on_outage=lambda e: self._pause_on(user, e))
         self._wake(found.due)
         return found.blocked
 
     def _answer(self, user: UserConfig, report: MailboxReport, unsettled: set[str]) -> None:
         events = self.snapshots.take_pulled(user.name)
-        calendar = self._pulled_calendar(user)
-        if events and calendar is not None:
-            self.answering.answer(user, self.mailbox_for(user), calendar, events, report,
+        if events:
+            self.answering.answer(user, self.mailbox_for(user), events, report,
                                   full=self._reads_all(user), blocked=unsettled,
                                   on_outage=lambda e: self._pause_on(user, e))
-
-    def _pulled_calendar(self, user: UserConfig) -> PulledCalendar | None:
-        """The calendar the pull writes (None: the calendars are not a Radicale storage)."""
-        if not isinstance(self.calendars, CalendarStore):
-            return None
-        with self._mailboxes_lock:
-            calendar = self._pulled_calendars.get(user.name)
-            if calendar is None:
-                calendar = PulledCalendar(self.calendars.configuration, user.name)
-                self._pulled_calendars[user.name] = calendar
-            return calendar
 
     def _pause_on(self, user: UserConfig, error: Exception) -> None:
         """Raise `_Paused` when `error` means Exchange does not answer (`bridge.outage`)."""
