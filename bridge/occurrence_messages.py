@@ -134,7 +134,7 @@ def occurrence_messages(
 
 
 def _merged(messages: list[OccurrenceMessage]) -> tuple[OccurrenceMessage, ...]:
-    """One message per occurrence and kind, to everyone it concerns (a draft per message)."""
+    """One message per occurrence and kind, to everyone it concerns (one submission each)."""
     merged: dict[tuple[str, str], OccurrenceMessage] = {}
     for message in messages:
         key = (message.kind, message.occurrence.key)

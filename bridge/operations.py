@@ -82,10 +82,10 @@ class Operation:
 # The messages about single occurrences a series change owes (`bridge.occurrence_messages`), after
 # the series message: people invited to one occurrence only, or taken off one.
 OCCURRENCE_STEPS = (
-    # marker: the URLs of the drafts, one per message (deterministic names)
-    Step("occurrences_written", "PROPPATCH one draft per occurrence message into Drafts"),
-    # each draft MOVEd once: one still in Drafts is unsent, one gone from Drafts was sent
-    Step("occurrences_sent", "MOVE each occurrence draft to the submission URI", sends=True),
+    # marker: the attempt id each message carries (with its index); one that went out has its
+    # copy in Sent Items, so a resumed step sends only the others (reference §3.2)
+    Step("occurrences_sent", "PROPPATCH each occurrence message to the submission URI",
+         sends=True),
 )
 
 CREATE = Operation(

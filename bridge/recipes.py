@@ -306,44 +306,31 @@ class Recipes:
     ) -> None:
         """Messages about single occurrences (`occurrence_messages`): to people the series
         message does not reach, or, when only occurrences changed, to everyone concerned
-        instead of a series message. One draft each, written, then each MOVEd exactly once."""
+        instead of a series message. Each is one PROPPATCH of the submission URI (no draft),
+        carrying the step's attempt id and its index; a resumed step sends only the messages
+        whose copy with that id Sent Items lacks."""
         messages = occurrence_messages(meeting, previous, series_sent=series_sent)
-        if not messages and run.marker("occurrences_written") is None:
+        if not messages:
             return
         mailbox = self.mailbox
+        # Journaled (as the step's marker) before the first message goes out.
+        attempt = run.marker("occurrences_sent") or secrets.token_hex(16)
+        tags = [f"{attempt}/{index}" for index in range(len(messages))]
+        sent: set[str] = set()
 
-        def name(index: int) -> str:
-            message = messages[index]
-            # one name per message: the occurrence (in the uid), the kind and the sequence
-            return mailbox.draft_url(f"{meeting.uid}\n{message.occurrence.key}",
-                                     "occurrence" if message.kind == "request" else "occcancel",
-                                     max(sequence, message.occurrence.sequence))
-
-        def write() -> str:
-            drafts = []
-            for index, message in enumerate(messages):
-                draft = name(index)
-                mailbox.write_draft(occurrence_meeting(meeting, message, sequence), draft,
-                                    kind=message.kind,
-                                    recurrence_id=message.occurrence.recurrence_id)
-                drafts.append(draft)
-            return "\n".join(drafts)
-
-        written = run.step("occurrences_written", mailbox.draft_url(meeting.uid, "occurrence",
-                                                                    sequence), write)
-
-        # Only a resumed step asks which drafts an interrupted attempt MOVEd already.
-        resumed = "occurrences_sent" in run.entries
+        def all_sent(_entry: JournalEntry) -> bool:
+            sent.update(mailbox.sent_attempts(meeting.uid))
+            return sent.issuperset(tags)
 
         def send() -> None:
-            for draft in filter(None, written.split("\n")):
-                if resumed and not mailbox.exists(draft):
-                    continue  # MOVEd by an earlier, interrupted attempt: sent
-                try:
-                    mailbox.send_draft(draft)
-                except errors.NotFound:
-                    continue  # gone meanwhile: sent by that attempt after all
-        run.step("occurrences_sent", written.split("\n")[0] if written else "", send)
+            for tag, message in zip(tags, messages, strict=True):
+                if tag not in sent:  # empty unless resumed: then the ones Sent Items lacks
+                    mailbox.submit_message(occurrence_meeting(meeting, message, sequence),
+                                           kind=message.kind, attempt=tag,
+                                           recurrence_id=message.occurrence.recurrence_id)
+
+        run.step("occurrences_sent", mailbox.folders.sendmsg, send, marker=attempt,
+                 check=all_sent)
 
     # -- cancel / delete ---------------------------------------------------------------------
 

@@ -7,7 +7,8 @@ localized servers work. Every side effect is a separate method with a determinis
 read back what happened (`exists`, `sequence_of`, `find_cancel_drafts`) instead of repeating a
 send. Recipes: create per KB 308373 (PROPPATCH appointment, PROPPATCH request into Drafts, MOVE
 to the submission URI); update per the seed (PROPPATCH, then OWA `Cmd=sendappt`); cancel per
-the seed (`?Cmd=getcancel`, MOVE the pre-created draft, DELETE the appointment).
+the seed (`?Cmd=getcancel`, MOVE the pre-created draft, DELETE the appointment); a message
+about one occurrence is PROPPATCHed straight to the submission URI (reference §3.2), one request.
 
 Size: over 400 lines because each step and its read-back marker sit side by side (one method
 pair per side effect); the wire formats themselves live in webdav.py, owa.py, props.py, mime.py.
@@ -345,21 +346,47 @@ class Mailbox:
 
         With `recurrence_id` the message is about that one occurrence (`meeting` is then the
         occurrence alone, without a rule)."""
-        if kind == "cancel":
-            values = props.cancel_message_props(
-                meeting, mailbox_address=self.address, zone=self.zone,
-                recurrence_id=recurrence_id,
-            )
-        else:
-            values = props.request_message_props(
-                meeting, mailbox_address=self.address, zone=self.zone,
-                recurrence_id=recurrence_id,
-            )
+        values = self._message_props(meeting, kind, recurrence_id)
         method = "CANCEL" if kind == "cancel" else "REQUEST"
         if self._put_series(url, meeting, {"If-None-Match": "*"}, method=method) is False:
             return False
         condition = {"If-Match": "*"} if meeting.overrides else {"If-None-Match": "*"}
         return self._proppatch(url, values, condition, accept=(412,))
+
+    def _message_props(
+        self, meeting: Meeting, kind: str, recurrence_id: datetime | date | None
+    ) -> dict[str, object]:
+        make = props.cancel_message_props if kind == "cancel" else props.request_message_props
+        return make(meeting, mailbox_address=self.address, zone=self.zone,
+                    recurrence_id=recurrence_id)
+
+    def submit_message(
+        self,
+        meeting: Meeting,
+        *,
+        kind: str,
+        attempt: str,
+        recurrence_id: datetime | date | None = None,
+    ) -> None:
+        """PROPPATCH a meeting message straight to the submission URI, which sends it (reference
+        §3.2: "PROPPATCH the URI directly"): one request instead of a draft and its MOVE.
+
+        Only for a message PROPPATCH can carry whole (no exceptions: `meeting` without
+        overrides). `attempt` is written on it (`props.SEND_ATTEMPT`) so that `sent_attempts`
+        finds its Sent Items copy when the answer is lost. Never retried blindly."""
+        if meeting.overrides:
+            raise ValueError("a message with exceptions needs its iCalendar (PUT), not PROPPATCH")
+        values = self._message_props(meeting, kind, recurrence_id)
+        values[props.SEND_ATTEMPT] = attempt
+        self._proppatch(self.folders.sendmsg + "/", values, {}, idempotent=False)
+
+    def sent_attempts(self, uid: str) -> set[str]:
+        """The send attempts (`submit_message`) whose messages about `uid` Sent Items holds:
+        the proof that those went out."""
+        where = f"{webdav.sql_identifier(_UID)} = {webdav.sql_string(uid)}"
+        hits = self.search(self.folders.sentitems, where, (props.SEND_ATTEMPT,))
+        found = (hit.props.get(props.SEND_ATTEMPT) for hit in hits)
+        return {value for value in found if isinstance(value, str)}
 
     def send_draft(self, url: str, *, save_in_sent: bool = True) -> None:
         """MOVE a draft to the submission URI. Never retried blindly (idempotent=False)."""
@@ -437,6 +464,7 @@ class Mailbox:
         *,
         remove: Iterable[str] = (),
         accept: tuple[int, ...] = (),
+        idempotent: bool | None = None,
     ) -> bool:
         """PROPPATCH under a condition; False when the answer was one of `accept` (e.g. 412).
 
@@ -449,6 +477,7 @@ class Mailbox:
             headers={**_XML, **condition},
             body=webdav.build_proppatch(values, remove),
             accept=accept,
+            idempotent=idempotent,
         )
         if response.status_code in accept:
             return False

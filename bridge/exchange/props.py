@@ -137,6 +137,9 @@ INTENDEDBUSYSTATUS: Final = NS_MAPI + "intendedbusystatus"
 # attempt that created an appointment, so a 412 after a lost answer can be told apart from an
 # appointment that was there before (design §4, exactly once for lost answers).
 CREATE_ATTEMPT: Final = "urn:schemas-calbridge:create-attempt"
+# The same for a message sent straight to the submission URI (no draft to look at): which send
+# of which operation it is, read back from the Sent Items copy after a lost answer.
+SEND_ATTEMPT: Final = "urn:schemas-calbridge:send-attempt"
 APPTSTATEFLAGS: Final = NS_MAPI + "apptstateflags"
 SENSITIVITY: Final = NS_EXCHANGE + "sensitivity"
 KEYWORDS: Final = NS_EXCHANGE + "keywords-utf8"

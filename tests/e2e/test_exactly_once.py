@@ -23,9 +23,7 @@ SCENARIO_OF_STEP = {
     ("create", "update_sent"): "adopt",
     ("update", "uninvite_written"): "shrink",
     ("update", "uninvite_sent"): "shrink",
-    ("create", "occurrences_written"): "create_occurrence",
     ("create", "occurrences_sent"): "create_occurrence",
-    ("update", "occurrences_written"): "occurrence",
     ("update", "occurrences_sent"): "occurrence",
 }
 DEFAULT_SCENARIO = {"create": "create", "update": "update", "cancel": "cancel",
