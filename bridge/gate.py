@@ -4,7 +4,10 @@ Rule kept here (design §1, "hostile input stops at the door"): every request bo
 (`screen.DOOR.max_bytes`, 413 before it is read), and every PUT body passes `screen.screen` —
 size, components, attendees, recurrence, the shape of a VTIMEZONE — before Radicale's vobject
 sees it. A refusal is a 4xx with a short plain-text reason and one log line, never a traceback;
-anything that passes goes to Radicale unchanged (the same bytes, the same headers).
+anything that passes goes to Radicale unchanged (the same bytes, the same headers), except what
+`vobject_quirks.mend` mends (then re-encoded as UTF-8, the Content-Type saying so). A PUT that
+Radicale itself refuses with a bare 400 gets the reason `vobject_quirks.explain` finds in
+Radicale's own log record of it.
 
 `install()` puts the door in front of every Radicale application this process serves
 (`radicale.server.serve` builds its application from `radicale.server.Application`), and turns
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -23,7 +27,7 @@ from typing import Any
 from radicale import server as radicale_server
 from radicale.app import Application
 
-from bridge import zone_registry
+from bridge import vobject_quirks, zone_registry
 from bridge.screen import DOOR, Limits, Refusal, decode_body, screen
 
 __all__ = ["FrontDoor", "add_layer", "install", "remove_layer"]
@@ -50,18 +54,41 @@ class FrontDoor:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         zone_registry.new_request()  # no zone registered by another request is lent to this one
         refusal = self._check(environ)
-        if refusal is None:
-            return self.app(environ, start_response)
         method = str(environ.get("REQUEST_METHOD", "")).upper()
+        if refusal is None:
+            if method == "PUT":
+                return self._explained_put(environ, start_response)
+            return self.app(environ, start_response)
         logger.warning(
             "refused %s %r: %s", method, environ.get("PATH_INFO", ""), refusal.reason
         )
-        body = (refusal.reason + "\n").encode("utf-8")
-        start_response(
-            f"{refusal.status} {_REASONS.get(refusal.status, 'Refused')}",
-            [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
-        )
-        return [] if method == "HEAD" else [body]
+        return _answer(start_response, refusal, method)
+
+    def _explained_put(
+        self, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """Radicale's answer to a PUT, with a reason in place of the body of a bare 400."""
+        held: list[Any] = []  # a 400 that Radicale started, not yet passed on
+        returned = False
+
+        def hold(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if returned or not status.startswith("400"):
+                return start_response(status, headers, exc_info)
+            held[:] = [status, headers, exc_info]
+            return lambda _data: None  # Radicale returns its body, it never write()s
+
+        _refused.message = None
+        try:
+            answer = self.app(environ, hold)
+            message = _refused.message
+        finally:
+            _refused.message = None
+            returned = True
+        if not held:
+            return answer
+        if hasattr(answer, "close"):
+            answer.close()
+        return _answer(start_response, Refusal(400, vobject_quirks.explain(message)), "PUT")
 
     def _check(self, environ: dict[str, Any]) -> Refusal | None:
         coding = str(environ.get("HTTP_CONTENT_ENCODING", "")).strip().lower()
@@ -84,7 +111,29 @@ class FrontDoor:
         text = decode_body(body, str(environ.get("CONTENT_TYPE", "")))
         if isinstance(text, Refusal):
             return text
-        return screen(text, self.limits)
+        refusal = screen(text, self.limits)
+        mended = vobject_quirks.mend(text) if refusal is None else None
+        if mended is not None:
+            body = mended.encode("utf-8")
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+            environ["CONTENT_TYPE"] = _utf8(str(environ.get("CONTENT_TYPE", "")))
+        return refusal
+
+
+def _answer(start_response: StartResponse, refusal: Refusal, method: str) -> list[bytes]:
+    body = (refusal.reason + "\n").encode("utf-8")
+    start_response(
+        f"{refusal.status} {_REASONS.get(refusal.status, 'Refused')}",
+        [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
+    )
+    return [] if method == "HEAD" else [body]
+
+
+def _utf8(content_type: str) -> str:
+    """`content_type` saying charset=utf-8 (the mended body is re-encoded as UTF-8)."""
+    bare = re.sub(r";\s*charset\s*=\s*(\"[^\"]*\"|[^;]*)", "", content_type, flags=re.IGNORECASE)
+    return f"{bare or 'text/calendar'}; charset=utf-8"
 
 
 def _drain(environ: dict[str, Any], length: int) -> None:
@@ -130,12 +179,21 @@ def remove_layer(configuration: Any) -> None:
     _layers.pop(_layer_key(configuration), None)
 
 
+# The parser's message of the PUT this thread is serving, when Radicale refused it (Radicale
+# serves a request on one thread and logs its refusal there: "Bad PUT request on %r (%s): %s").
+_refused = threading.local()
+
+
 class _OneLineBadInput(logging.Filter):
     """Radicale's record of a refused bad PUT keeps its message and loses its traceback: bad
-    input is not a bug. Other records (an unexpected exception's 500) keep theirs."""
+    input is not a bug. Other records (an unexpected exception's 500) keep theirs. The
+    message of a refused PUT is kept for the door's answer (`_refused`)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno <= logging.WARNING and str(record.msg).startswith("Bad "):
+            if str(record.msg).startswith("Bad PUT request on") and isinstance(
+                    record.args, tuple) and record.args:
+                _refused.message = str(record.args[-1])
             record.exc_info = None
             record.exc_text = None
         return True

@@ -153,6 +153,49 @@ def test_compressed_bodies_and_unknown_charsets_get_415(bridge: Bridge) -> None:
     assert "charset" in answer.text
 
 
+@pytest.mark.parametrize(
+    ("events", "words"),
+    [
+        ((ics.event("two-1", ics.BOB), ics.event("two-1", ics.BOB, summary="Again")),
+         "several VEVENTs with this UID have no RECURRENCE-ID"),
+        ((ics.event("orphans-1", ics.BOB, "RECURRENCE-ID:20261210T140000Z"),
+          ics.event("orphans-1", ics.BOB, "RECURRENCE-ID:20261211T140000Z",
+                    start="DTSTART:20261211T140000Z", end="DTEND:20261211T150000Z")),
+         "modified occurrences (RECURRENCE-ID) without their series"),
+        ((ics.event("period-1", ics.BOB, "RRULE:FREQ=DAILY;COUNT=2",
+                    "RDATE;VALUE=PERIOD:20261220T140000Z/20261220T160000Z"),),
+         "RDATE with PERIOD values"),
+    ],
+    ids=["two-series-one-uid", "occurrences-without-series", "period-rdate"],
+)
+def test_what_radicale_refuses_gets_a_reason_not_a_bare_400(
+    bridge: Bridge, events: tuple[str, ...], words: str
+) -> None:
+    answer = put(bridge, "alice", "refused.ics", ics.calendar(*events))
+    assert answer.status_code == 400
+    assert answer.headers["Content-Type"].startswith("text/plain")
+    assert words in answer.text
+    assert stored(bridge, "alice", "refused.ics") == 404
+    carol_invites_bob(bridge)
+    bridge.sync()
+    assert bob_got(bridge) == {"carol-meets-bob"}
+
+
+def test_an_empty_rrule_is_mended_into_the_single_event_every_reader_sees(
+    bridge: Bridge,
+) -> None:
+    # calendarlabs.com's holiday feeds write "RRULE:" with nothing after it; vobject refuses
+    # the whole object ("empty string"), icalendar and recurring-ical-events read no rule
+    text = ics.calendar(ics.event("holiday-1", ics.BOB, "RRULE:"))
+    answer = put(bridge, "alice", "holiday.ics", text)
+    assert answer.status_code == 201, answer.text
+    url = str(bridge.calendar("alice").url) + "holiday.ics"
+    back = requests.get(url, auth=("alice", "demo"), timeout=10).text
+    assert "RRULE" not in back and "UID:holiday-1" in back
+    bridge.sync()
+    assert bob_got(bridge) == {"holiday-1"}
+
+
 def test_bad_input_logs_one_line_without_traceback(
     bridge: Bridge, caplog: pytest.LogCaptureFixture
 ) -> None:
