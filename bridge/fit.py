@@ -4,7 +4,10 @@ Rule kept here: nothing is sent that Exchange would refuse forever (a 413 on eve
 store as something else (a year 0001, a reminder of 6×10¹² seconds). A meeting either fits, is
 fitted by trimming long text with a note the attendees can read (the full text stays in the
 CalDAV calendar), or is refused with a per-event reason that `calbridge status` shows. The
-numbers and their reasons are below. Pure: no I/O, no logging.
+modified occurrences of a series (RECURRENCE-ID overrides) are held to the same limits: their
+own text is trimmed the same way and their dates must fit, since Exchange keeps them as
+exceptions of the master and sends them in the same messages. The numbers and their reasons are
+below. Pure: no I/O, no logging.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import re
 from dataclasses import replace
 from datetime import UTC, date, datetime
 
-from bridge.meeting import Meeting
+from bridge.meeting import Attendee, Meeting, Override
 
 __all__ = [
     "FIRST_DATE",
@@ -86,6 +89,15 @@ def _check_dates(meeting: Meeting) -> None:
                 f"{what} ({day.isoformat()}) is outside the dates Exchange 2003 can hold "
                 f"({FIRST_DATE.year}–{LAST_DATE.year})"
             )
+    for override in meeting.overrides:
+        for what, value in (("the start", override.start), ("the end", override.end)):
+            day = _day(value)
+            if not FIRST_DATE <= day <= LAST_DATE:
+                raise Unfit(
+                    f"{what} of the modified occurrence {override.key} ({day.isoformat()}) is "
+                    f"outside the dates Exchange 2003 can hold ({FIRST_DATE.year}–"
+                    f"{LAST_DATE.year})"
+                )
     for rule in meeting.rrule:
         match = _UNTIL.search(rule)
         if match and not FIRST_DATE.year <= int(match.group(1)) <= LAST_DATE.year:
@@ -114,20 +126,45 @@ def fit(meeting: Meeting) -> Meeting:
             f"{invitees} attendees: calbridge sends a meeting to at most {MAX_INVITEES} "
             "(use a distribution list for more)"
         )
-    note = _TRIM_NOTE.format(limit=MAX_DESCRIPTION_BYTES)
     changes: dict[str, object] = {
-        "description": _cut(meeting.description, MAX_DESCRIPTION_BYTES, note),
-        "summary": _cut(meeting.summary, MAX_TEXT_BYTES, "…"),
-        "location": _cut(meeting.location, MAX_TEXT_BYTES, "…"),
+        **_texts(meeting.summary, meeting.location, meeting.description),
         "organizer_name": _cut(meeting.organizer_name, MAX_NAME_BYTES, "…"),
     }
-    attendees = tuple(
-        a if len(a.name.encode("utf-8", "surrogatepass")) <= MAX_NAME_BYTES
-        else replace(a, name=_cut(a.name, MAX_NAME_BYTES, "…"))
-        for a in meeting.attendees
-    )
+    attendees = _names(meeting.attendees)
     if attendees != meeting.attendees:
         changes["attendees"] = attendees
+    overrides = tuple(_fit_override(o) for o in meeting.overrides)
+    if overrides != meeting.overrides:
+        changes["overrides"] = overrides
     if all(getattr(meeting, k) == v for k, v in changes.items()):
         return meeting
     return replace(meeting, **changes)  # type: ignore[arg-type]  # the keys and values come from Meeting fields
+
+
+def _texts(summary: str, location: str, description: str) -> dict[str, str]:
+    note = _TRIM_NOTE.format(limit=MAX_DESCRIPTION_BYTES)
+    return {
+        "description": _cut(description, MAX_DESCRIPTION_BYTES, note),
+        "summary": _cut(summary, MAX_TEXT_BYTES, "…"),
+        "location": _cut(location, MAX_TEXT_BYTES, "…"),
+    }
+
+
+def _names(attendees: tuple[Attendee, ...]) -> tuple[Attendee, ...]:
+    return tuple(
+        a if len(a.name.encode("utf-8", "surrogatepass")) <= MAX_NAME_BYTES
+        else replace(a, name=_cut(a.name, MAX_NAME_BYTES, "…"))
+        for a in attendees
+    )
+
+
+def _fit_override(override: Override) -> Override:
+    """A modified occurrence with its own text and attendee names trimmed like the series'."""
+    changes: dict[str, object] = dict(
+        _texts(override.summary, override.location, override.description))
+    attendees = _names(override.attendees)
+    if attendees != override.attendees:
+        changes["attendees"] = attendees
+    if all(getattr(override, k) == v for k, v in changes.items()):
+        return override
+    return replace(override, **changes)  # type: ignore[arg-type]  # Override's own fields

@@ -1,16 +1,24 @@
 """What Exchange 2003 can hold (bridge/fit.py), and how bridge.ical reports what it cannot: attendee
-addresses, the attendee cap, dates, reminders, long texts, tasks, runaway VTIMEZONEs."""
+addresses, the attendee cap, dates, reminders, long texts (of modified occurrences too), tasks,
+runaway VTIMEZONEs."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from bridge import fit
 from bridge.exchange.props import format_address, format_address_list
 from bridge.ical import parse_event
-from bridge.meeting import Attendee, Meeting, MeetingError, normalize_address, parse_address
+from bridge.meeting import (
+    Attendee,
+    Meeting,
+    MeetingError,
+    Override,
+    normalize_address,
+    parse_address,
+)
 from bridge.meeting_codec import decode_meeting, encode_meeting
 
 START = datetime(2026, 12, 10, 14, tzinfo=UTC)
@@ -142,6 +150,44 @@ def test_long_texts_are_trimmed_on_a_character_boundary() -> None:
     assert len(fitted.attendees[0].name.encode()) <= fit.MAX_NAME_BYTES
     assert fit.fit(fitted) == fitted  # trimming once is enough
     assert fitted.content_hash() == fit.fit(long).content_hash()  # stable: no update each pass
+
+
+def test_a_modified_occurrence_is_held_to_the_same_limits() -> None:
+    rid = START + timedelta(days=7)
+    long = Override(rid, rid, rid + timedelta(hours=1), summary="ß" * 5000,
+                    location="x" * 5000, description="é" * fit.MAX_DESCRIPTION_BYTES,
+                    attendees=(Attendee("dave@example.com", "N" * 1000),))
+    short = Override(rid + timedelta(days=7), rid + timedelta(days=7),
+                     rid + timedelta(days=7, hours=1), summary="Fine")
+    series = meeting(rrule=("FREQ=WEEKLY;COUNT=5",), overrides=(long, short))
+    fitted = fit.fit(series)
+    mine, other = fitted.overrides
+    assert other is short
+    assert len(mine.summary.encode()) <= fit.MAX_TEXT_BYTES and mine.summary.endswith("…")
+    assert len(mine.location.encode()) <= fit.MAX_TEXT_BYTES
+    assert len(mine.description.encode()) <= fit.MAX_DESCRIPTION_BYTES
+    assert mine.description.endswith("the full text is in the organizer's CalDAV calendar]")
+    assert len(mine.attendees[0].name.encode()) <= fit.MAX_NAME_BYTES
+    assert (mine.recurrence_id, mine.start, mine.end) == (long.recurrence_id, long.start,
+                                                          long.end)
+    assert fit.fit(fitted) == fitted
+    far = Override(rid, datetime(4600, 1, 1, tzinfo=UTC), datetime(4600, 1, 1, 1, tzinfo=UTC))
+    with pytest.raises(fit.Unfit, match=r"the start of the modified occurrence .*4600-01-01"):
+        fit.fit(meeting(rrule=("FREQ=WEEKLY;COUNT=5",), overrides=(far,)))
+
+
+def test_ical_fits_the_text_of_a_modified_occurrence() -> None:
+    series = text("RRULE:FREQ=DAILY;COUNT=3", "SUMMARY:Daily")
+    override = "\r\n".join(["BEGIN:VEVENT", "UID:e-1", "DTSTAMP:20261125T120000Z",
+                             "RECURRENCE-ID:20261211T140000Z", "DTSTART:20261211T160000Z",
+                             "DTEND:20261211T170000Z", "ORGANIZER:mailto:alice@example.com",
+                             "SUMMARY:" + "s" * 5000, "LOCATION:" + "l" * 5000,
+                             "END:VEVENT"])
+    parsed = parse_event(series.replace("END:VCALENDAR", override + "\r\nEND:VCALENDAR"))
+    assert parsed.meeting is not None, parsed.error
+    [fitted] = parsed.meeting.overrides
+    assert len(fitted.summary.encode()) <= fit.MAX_TEXT_BYTES
+    assert len(fitted.location.encode()) <= fit.MAX_TEXT_BYTES
 
 
 def test_ical_reports_what_exchange_cannot_hold_per_event() -> None:

@@ -195,6 +195,8 @@ def test_a_change_to_one_occurrence_sends_one_message_about_it(
     assert "RRULE" not in message
     if message_class == REQUEST:
         assert message["DTSTART"].dt.astimezone(UTC) == datetime(2026, 3, 30, 9, tzinfo=UTC)
+    # sent straight through the submission URI (reference §3.2): no draft left behind
+    assert bridge.exchange.items("alice", "Drafts") == []
 
 
 @pytest.mark.parametrize(
