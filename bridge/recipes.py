@@ -178,9 +178,12 @@ class Recipes:
         run = self._journaled(meeting.uid, payload, entries)
         url = mailbox.appointment_url(meeting.uid)
 
+        # exceptions the series had before go only with a PUT of the whole series
+        had_exceptions = payload.previous is not None and bool(payload.previous.overrides)
+
         def write() -> None:
             try:
-                mailbox.write_appointment(wire, create=False)
+                mailbox.write_appointment(wire, create=False, had_exceptions=had_exceptions)
             except (errors.PreconditionFailed, errors.NotFound):
                 # Someone deleted the appointment on Exchange: put it back.
                 mailbox.write_appointment(wire, create=True)

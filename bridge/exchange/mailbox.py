@@ -263,8 +263,14 @@ class Mailbox:
 
     # -- steps (each one side effect) --------------------------------------------------------
 
-    def write_appointment(self, meeting: Meeting, *, create: bool) -> str:
+    def write_appointment(
+        self, meeting: Meeting, *, create: bool, had_exceptions: bool = False
+    ) -> str:
         """PROPPATCH the organizer's appointment so that it holds `meeting`.
+
+        `had_exceptions`: the appointment may hold exceptions `meeting` no longer has (an
+        override taken back); only a PUT of the whole series removes them (reference §2.3), so
+        the series is PUT even without overrides.
 
         `create` sends `If-None-Match: *`; a 412 means an earlier attempt made it, and the same
         properties are then written over it. An update sends `If-Match: *` (a missing
@@ -287,18 +293,20 @@ class Mailbox:
         else:
             # The server owns the sequence once sendappt has bumped it.
             values.pop(_SEQUENCE, None)
-            self._put_series(url, meeting, {"If-Match": "*"})
+            self._put_series(url, meeting, {"If-Match": "*"}, always=had_exceptions)
         self._proppatch(url, values, {"If-Match": "*"}, remove=props.props_to_remove(values))
         return url
 
     def _put_series(
-        self, url: str, meeting: Meeting, condition: dict[str, str], *, method: str | None = None
+        self, url: str, meeting: Meeting, condition: dict[str, str], *,
+        method: str | None = None, always: bool = False,
     ) -> bool | None:
         """PUT a series with overrides as iCalendar (reference §2.3): its exceptions exist on
-        Exchange only this way. None when the meeting has no overrides (nothing to PUT); False
-        when the condition failed (412). The PROPPATCH that follows sets what iCalendar
-        cannot carry (the invitation flags, sensitivity, categories, the create attempt)."""
-        if not meeting.overrides:
+        Exchange only this way. None when the meeting has no overrides (nothing to PUT) unless
+        `always`; False when the condition failed (412). The PROPPATCH that follows sets what
+        iCalendar cannot carry (the invitation flags, sensitivity, categories, the create
+        attempt)."""
+        if not meeting.overrides and not always:
             return None
         if method is None:
             body = mime.calendar_body(meeting, zone=self.zone)

@@ -224,3 +224,15 @@ def test_a_shorter_series_reaches_the_attendee(
     assert occurrences(served(bridge, appointment), case.window) == wanted
     got = occurrences(served(bridge, newest_request(bridge, case_uid(case))), case.window)
     assert got == wanted
+
+
+def test_an_occurrence_taken_back_leaves_no_exception_on_exchange(bridge: Bridge) -> None:
+    case = CASES[0]
+    event = bridge.calendar().save_event(case.text(MOVED))
+    bridge.sync()
+    event.data = case.text()  # the client drops the override: the occurrence is as the series
+    event.save()
+    bridge.sync()
+    wanted = occurrences(case.text(), case.window)
+    appointment = item_of(bridge, "alice", case_uid(case))
+    assert occurrences(served(bridge, appointment), case.window) == wanted
