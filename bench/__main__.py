@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 
 from bench.common import nproc
 
-SECTIONS = ("ops", "answers", "latency", "idle", "scale", "outage", "put", "open", "door")
+SECTIONS = ("ops", "recurring", "answers", "latency", "idle", "scale", "outage", "put", "open",
+            "door")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -73,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import requests_per_op
 
         requests_per_op.run(args.ops, repro("--only ops", f"--ops {args.ops}"))
+    if "recurring" in args.only:
+        from bench import recurring
+
+        recurring.run(repro("--only recurring"))
     if "answers" in args.only:
         from bench import answers
 

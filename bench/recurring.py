@@ -114,7 +114,11 @@ class _Inbox:
 
 
 def main() -> None:
-    section("Recurring series: Exchange requests per sync pass (simulator request log)", COMMAND)
+    run(COMMAND)
+
+
+def run(command: str) -> None:
+    section("Recurring series: Exchange requests per sync pass (simulator request log)", command)
     rows: list[list[object]] = []
     with temp_dir("recurring") as tmp, running_service(tmp / "state", autosync=False) as service:
         engine = service.engine
