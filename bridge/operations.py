@@ -8,6 +8,10 @@ Rules kept here (h11's state tables, design §4):
   them. A misspelled step can no longer silently disable recovery.
 - **A step that sends mail commits the operation.** Once a step marked ``sends`` has started,
   the operation is finished on recovery, never undone (someone may already hold the message).
+- **A step an older version journaled stays declared** (``legacy``) as long as a journal of it
+  may be open: recovery finishes it the old way (nothing lost, nothing sent twice). New runs
+  never take a legacy step, so the crash matrix of new runs leaves them out; their own tests
+  write such journals into a real state file and resume them.
 - **Payloads are frozen values that encode themselves.** The journal stores JSON; each payload
   writes the same keys calbridge has always written, so journals left by an older version are
   resumed as they are.
@@ -49,12 +53,14 @@ class Step:
     """One Exchange side effect of an operation.
 
     ``request`` names what goes over the wire (documentation, and the lost-answer tests);
-    ``sends`` is true for the steps that deliver mail to someone.
+    ``sends`` is true for the steps that deliver mail to someone; ``legacy`` for a step only
+    an older version's journal holds (resumed, never started now).
     """
 
     name: str
     request: str
     sends: bool = False
+    legacy: bool = False
 
 
 OperationName = JournalOp | Literal["answer"]  # "answer": journaled in answer_outbox
@@ -68,6 +74,15 @@ class Operation:
     @property
     def step_names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.steps)
+
+    @property
+    def current_step_names(self) -> tuple[str, ...]:
+        """The steps a run started now can take (the crash matrix's)."""
+        return tuple(s.name for s in self.steps if not s.legacy)
+
+    @property
+    def legacy_step_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.steps if s.legacy)
 
     @property
     def sending_steps(self) -> frozenset[str]:
@@ -86,6 +101,10 @@ OCCURRENCE_STEPS = (
     # copy in Sent Items, so a resumed step sends only the others (reference §3.2)
     Step("occurrences_sent", "PROPPATCH each occurrence message to the submission URI",
          sends=True),
+    # legacy (before the submission-URI PROPPATCH): marker the draft URLs; a journal holding it
+    # resumes "occurrences_sent" as MOVEs of the drafts still in Drafts (a draft gone was sent)
+    Step("occurrences_written", "PROPPATCH one draft per occurrence message into Drafts",
+         legacy=True),
 )
 
 CREATE = Operation(
@@ -93,13 +112,19 @@ CREATE = Operation(
     (
         # marker: the attempt id written on the appointment, or "adopted" (state was lost and
         # Exchange already held the meeting: its attendees hold it too)
-        Step("appointment_written", "PROPPATCH appointment (If-None-Match: *)"),
+        Step("appointment_written", "PROPPATCH appointment (If-None-Match: *); a series with "
+                                    "exceptions: PUT its iCalendar first"),
         Step("adopted", "PROPPATCH appointment (overwrite what Exchange had)", sends=True),
         # only after "adopted", when what attendees see differs; marker: expected sequence
         Step("update_sent", "POST appointment Cmd=sendappt", sends=True),
-        Step("draft_written", "PROPPATCH meeting request into Drafts"),
-        Step("draft_sent", "MOVE draft to the submission URI", sends=True),
+        # marker: the attempt id the request carries (a property, or in its MIME when PUT);
+        # its copy in Sent Items is the proof it went out (reference §3.2)
+        Step("request_sent", "PROPPATCH the request to the submission URI; a series with "
+                             "exceptions: PUT its iCalendar there", sends=True),
         *OCCURRENCE_STEPS,
+        # legacy (before request_sent): the request written into Drafts, then MOVEd
+        Step("draft_written", "PROPPATCH meeting request into Drafts", legacy=True),
+        Step("draft_sent", "MOVE draft to the submission URI", sends=True, legacy=True),
     ),
 )
 UPDATE = Operation(

@@ -23,6 +23,7 @@ from bridge.exchange.mailbox import Mailbox
 from bridge.journal import JournaledRun, StepHook
 from bridge.meeting import Meeting
 from bridge.occurrence_messages import (
+    OccurrenceMessage,
     occurrence_meeting,
     occurrence_messages,
     only_occurrences_changed,
@@ -159,10 +160,13 @@ class Recipes:
                 sequence = self._send_update(run, wire, url, known_sequence)
             elif known_sequence is not None:
                 sequence = max(sequence, known_sequence)
-        elif payload.send:
+        elif payload.send and "draft_written" in run.entries:
+            # a journal of an older version: its request was written into Drafts; MOVE it
             draft = mailbox.draft_url(meeting.uid, "request", meeting.sequence)
             run.step("draft_written", draft, lambda: mailbox.write_draft(wire, draft))
             self._send_draft(run, "draft_sent", draft, wire, REQUEST)
+        elif payload.send:
+            self._send_request(run, wire)
         if payload.send:
             self._occurrences(run, wire, None, sequence)
         self._synced(meeting, payload.kind, sequence, url, where)
@@ -248,6 +252,28 @@ class Recipes:
         # What the attendees now hold is the server's sequence (sendappt writes it).
         return int(expected)
 
+    def _send_request(self, run: JournaledRun, meeting: Meeting) -> None:
+        """The invitation, straight to the submission URI (reference §3.2): one PROPPATCH, or
+        for a series with exceptions one PUT of its iCalendar (§2.3: exceptions exist only
+        there). The attempt id it carries is journaled (the step's marker) before it goes;
+        a resumed step sends only when Sent Items has no copy carrying it."""
+        mailbox = self.mailbox
+        attempt = run.marker("request_sent") or secrets.token_hex(16)
+        series = bool(meeting.overrides)
+
+        def went_out(_entry: JournalEntry) -> bool:
+            if series:
+                return attempt in mailbox.sent_series_attempts(meeting.uid, meeting.sequence)
+            return attempt in mailbox.sent_attempts(meeting.uid)
+
+        def send() -> None:
+            if series:
+                mailbox.submit_series(meeting, attempt=attempt)
+            else:
+                mailbox.submit_message(meeting, kind="request", attempt=attempt)
+
+        run.step("request_sent", mailbox.folders.sendmsg, send, marker=attempt, check=went_out)
+
     def _send_draft(
         self,
         run: JournaledRun,
@@ -313,6 +339,9 @@ class Recipes:
         carrying the step's attempt id and its index; a resumed step sends only the messages
         whose copy with that id Sent Items lacks."""
         messages = occurrence_messages(meeting, previous, series_sent=series_sent)
+        if "occurrences_written" in run.entries:
+            self._legacy_occurrences(run, meeting, messages, sequence)
+            return
         if not messages:
             return
         mailbox = self.mailbox
@@ -334,6 +363,47 @@ class Recipes:
 
         run.step("occurrences_sent", mailbox.folders.sendmsg, send, marker=attempt,
                  check=all_sent)
+
+    def _legacy_occurrences(
+        self,
+        run: JournaledRun,
+        meeting: Meeting,
+        messages: tuple[OccurrenceMessage, ...],
+        sequence: int,
+    ) -> None:
+        """The occurrence messages of a journal an older version left: drafts written into
+        Drafts (step "occurrences_written", its marker their URLs), then each MOVEd once. A
+        draft still in Drafts is unsent and is MOVEd now; one gone from Drafts was sent."""
+        mailbox = self.mailbox
+
+        def name(message: OccurrenceMessage) -> str:
+            # the older version's names: the occurrence (in the uid), the kind, the sequence
+            return mailbox.draft_url(f"{meeting.uid}\n{message.occurrence.key}",
+                                     "occurrence" if message.kind == "request" else "occcancel",
+                                     max(sequence, message.occurrence.sequence))
+
+        def write() -> str:  # only when its writing was interrupted: nothing was sent yet
+            drafts = []
+            for message in messages:
+                draft = name(message)
+                mailbox.write_draft(occurrence_meeting(meeting, message, sequence), draft,
+                                    kind=message.kind,
+                                    recurrence_id=message.occurrence.recurrence_id)
+                drafts.append(draft)
+            return "\n".join(drafts)
+
+        written = run.step("occurrences_written", mailbox.draft_url(meeting.uid, "occurrence",
+                                                                    sequence), write)
+        drafts = [d for d in written.split("\n") if d]
+
+        def send() -> None:
+            for draft in drafts:
+                try:
+                    mailbox.send_draft(draft)
+                except errors.NotFound:
+                    continue  # gone from Drafts: MOVEd by the interrupted attempt, so sent
+
+        run.step("occurrences_sent", drafts[0] if drafts else "", send)
 
     # -- cancel / delete ---------------------------------------------------------------------
 

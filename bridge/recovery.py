@@ -2,9 +2,10 @@
 
 Rules kept here (design §4), decided from the operations' step tables (`bridge.operations`):
 - An operation none of whose *sending* steps started has told nobody anything: a create is
-  undone (its appointment and draft deleted) and planned again from the calendar as it is now,
-  so the attendees get the current version or nothing. An adopted create (the attendees held
-  the meeting already) and any operation whose sending step started are finished instead.
+  undone (its appointment deleted, and the request draft an older version wrote) and planned
+  again from the calendar as it is now, so the attendees get the current version or nothing. An
+  adopted create (the attendees held the meeting already) and any operation whose sending step
+  started are finished instead.
 - A row waiting for its back-off stays blocked until it is due; a row Exchange refused for good
   (`plan.refused`) is abandoned when nothing was sent (the planner then waits for the event to
   change), and otherwise stays blocked until `calbridge retry`.
@@ -120,7 +121,8 @@ def _undo_unsent_create(
     if _committed(payload, entries):
         return False
     mailbox = recipes.mailbox
-    if payload.send:
+    if payload.send and any(e.step == "draft_written" for e in entries):
+        # an older version's journal: its request draft goes too (now nothing waits in Drafts)
         mailbox.delete(mailbox.draft_url(uid, "request", payload.sequence))
     mailbox.delete(mailbox.appointment_url(uid))
     recipes.state.clear_journal(recipes.user.mailbox, uid)

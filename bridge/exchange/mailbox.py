@@ -5,10 +5,12 @@ submission URI come from PROPFIND on the mailbox root, so German (`Kalender`) an
 localized servers work. Every side effect is a separate method with a deterministic target
 (item names derive from the UID), so the engine can journal between steps and, after a crash,
 read back what happened (`exists`, `sequence_of`, `find_cancel_drafts`) instead of repeating a
-send. Recipes: create per KB 308373 (PROPPATCH appointment, PROPPATCH request into Drafts, MOVE
-to the submission URI); update per the seed (PROPPATCH, then OWA `Cmd=sendappt`); cancel per
-the seed (`?Cmd=getcancel`, MOVE the pre-created draft, DELETE the appointment); a message
-about one occurrence is PROPPATCHed straight to the submission URI (reference §3.2), one request.
+send. Recipes: create per KB 308373 (PROPPATCH appointment; the request message then goes
+straight to the submission URI, reference §3.2: PROPPATCHed, or PUT as iCalendar when the series
+has exceptions; older versions wrote it into Drafts and MOVEd it, kept for their journals);
+update per the seed (PROPPATCH, then OWA `Cmd=sendappt`); cancel per the seed (`?Cmd=getcancel`,
+MOVE the pre-created draft, DELETE the appointment); a message about one occurrence is
+PROPPATCHed straight to the submission URI (reference §3.2), one request.
 
 Size: over 400 lines because each step and its read-back marker sit side by side (one method
 pair per side effect); the wire formats themselves live in webdav.py, owa.py, props.py, mime.py.
@@ -395,6 +397,37 @@ class Mailbox:
         hits = self.search(self.folders.sentitems, where, (props.SEND_ATTEMPT,))
         found = (hit.props.get(props.SEND_ATTEMPT) for hit in hits)
         return {value for value in found if isinstance(value, str)}
+
+    def submit_series(self, meeting: Meeting, *, attempt: str) -> None:
+        """PUT a meeting request with its exceptions straight to the submission URI, which sends
+        it (reference §3.2 "PUT/POST message/rfc822"; §2.3: exceptions travel only as
+        iCalendar): one request instead of a draft PUT, its PROPPATCH and its MOVE. `attempt`
+        travels in the MIME (`mime.ATTEMPT_HEADER`), read back by `sent_series_attempts`.
+        Never retried blindly."""
+        content_type, body = mime.submission(meeting, self.address, method="REQUEST",
+                                             zone=self.zone, attempt=attempt)
+        self.session.request(
+            "PUT", self.folders.sendmsg + "/",
+            headers={"Content-Type": content_type, "Translate": "f"},
+            body=body, idempotent=False)
+
+    def sent_series_attempts(self, uid: str, min_sequence: int) -> set[str]:
+        """The attempts (`submit_series`) whose requests about `uid` Sent Items holds: one
+        SEARCH, then a GET (``Translate: f``) of each request copy at `min_sequence` or later
+        (a PUT-sent message keeps its MIME, reference §2.3). Only a resumed send asks."""
+        where = (
+            f"{webdav.sql_identifier(_UID)} = {webdav.sql_string(uid)} AND "
+            f"{webdav.sql_identifier(_CLASS)} = 'IPM.Schedule.Meeting.Request' AND "
+            f"{webdav.sql_identifier(_SEQUENCE)} >= {int(min_sequence)}"
+        )
+        found: set[str] = set()
+        for hit in self.search(self.folders.sentitems, where, ("DAV:getetag",)):
+            response = self.session.request("GET", self._absolute(hit.href),
+                                            headers={"Translate": "f"}, accept=(404,))
+            attempt = mime.attempt_of(response.content) if response.status_code != 404 else None
+            if attempt:
+                found.add(attempt)
+        return found
 
     def send_draft(self, url: str, *, save_in_sent: bool = True) -> None:
         """MOVE a draft to the submission URI. Never retried blindly (idempotent=False)."""

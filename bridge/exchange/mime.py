@@ -25,10 +25,22 @@ from bridge.exchange.props import format_address_list, series_zone_name
 from bridge.ical import ParsedEvent, parse_event, to_ical
 from bridge.meeting import Meeting
 
-__all__ = ["APPOINTMENT", "CALENDAR_MESSAGE", "calendar_body", "calendar_text", "read_body"]
+__all__ = [
+    "APPOINTMENT",
+    "ATTEMPT_HEADER",
+    "CALENDAR_MESSAGE",
+    "attempt_of",
+    "calendar_body",
+    "calendar_text",
+    "read_body",
+    "submission",
+]
 
 APPOINTMENT: Final = "urn:content-classes:appointment"
 CALENDAR_MESSAGE: Final = "urn:content-classes:calendarmessage"
+# Which send of which operation a message PUT to the submission URI is: a PUT cannot set a
+# property of our own, so the attempt travels in the MIME, read back from the Sent Items copy.
+ATTEMPT_HEADER: Final = "X-Calbridge-Attempt"
 
 
 def _in_zone(meeting: Meeting, zone: tzinfo | None) -> Meeting:
@@ -63,19 +75,25 @@ def calendar_body(
     method: str | None = None,
     zone: tzinfo | None = None,
     dtstamp: datetime | None = None,
+    bcc: bool = True,
+    attempt: str | None = None,
 ) -> bytes:
     """The ``message/rfc822`` body of `meeting` (and its overrides) for a PUT.
 
     A meeting message (``method`` REQUEST or CANCEL, content class calendarmessage) carries
-    To/Cc/Bcc headers: the recipients the MOVE to the submission URI delivers it to.
+    To/Cc/Bcc headers: the recipients the MOVE to the submission URI delivers it to (without
+    `bcc` no Bcc header: an envelope names them, `submission`). `attempt` goes in
+    `ATTEMPT_HEADER`.
     """
     message = EmailMessage(policy=SMTP)
     message["Content-class"] = content_class
     if meeting.summary:
         message["Subject"] = " ".join(meeting.summary.split())
+    if attempt is not None:
+        message[ATTEMPT_HEADER] = attempt
     if method:
         for header, group in (("To", meeting.required()), ("Cc", meeting.optional()),
-                              ("Bcc", meeting.resources())):
+                              ("Bcc", meeting.resources() if bcc else ())):
             if group:
                 message[header] = format_address_list(group)
     ics = to_ical(_in_zone(meeting, zone), dtstamp=dtstamp, method=method)
@@ -84,6 +102,34 @@ def calendar_body(
                         params=params)
     return message.as_bytes()
 
+
+def submission(meeting: Meeting, sender: str, *, method: str, zone: tzinfo | None,
+               attempt: str) -> tuple[str, bytes]:
+    """The Content-Type and body of a meeting message PUT to the submission URI (reference
+    §3.2). With resources (Bcc) it is ``message/rfc821``: ``MAIL FROM``/``RCPT TO`` lines
+    name every recipient, the only way a PUT gets Bcc there; otherwise ``message/rfc822``."""
+    if not meeting.resources():
+        return "message/rfc822", calendar_body(
+            meeting, content_class=CALENDAR_MESSAGE, method=method, zone=zone, attempt=attempt)
+    body = calendar_body(meeting, content_class=CALENDAR_MESSAGE, method=method, zone=zone,
+                         bcc=False, attempt=attempt)
+    envelope = [f"MAIL FROM:<{_envelope_address(sender)}>"]
+    envelope += [f"RCPT TO:<{_envelope_address(a.email)}>" for a in meeting.invitees()]
+    return "message/rfc821", ("\r\n".join(envelope) + "\r\n\r\n").encode() + body
+
+
+def _envelope_address(address: str) -> str:
+    """An address as an envelope line takes it: nothing that could end the line or the
+    angle brackets (an address is one e-mail address, checked at the door; this is the wall)."""
+    if any(ch in address for ch in "<>\r\n") or not address.isprintable():
+        raise ValueError("an address unfit for a mail envelope")
+    return address
+
+
+def attempt_of(raw: bytes) -> str | None:
+    """The `ATTEMPT_HEADER` of a ``message/rfc822`` body (a GET with ``Translate: f``)."""
+    value = message_from_bytes(raw, policy=default_policy).get(ATTEMPT_HEADER)
+    return str(value).strip() if value is not None else None
 
 
 def calendar_text(raw: bytes) -> str | None:

@@ -11,7 +11,8 @@ Rules kept here:
   201 on create, 200 on replace, both with `GetETag` (DavMail reads only this) and `ETag`.
   A PUT on a folder is 405; bodies over `calendar_mime.MAX_BODY_BYTES` are 413.
 - PUT or POST (`message/rfc822`, also `message/rfc821` there) to the submission URI sends the
-  message and answers 200 (reference §3.2). A `Translate: f` POST to a folder stores the message
+  message and answers 200 (reference §3.2). A `message/rfc821` envelope's `RCPT TO` lines are
+  recipients too; those the headers do not show get it as Bcc (§3.2: the only way to get Bcc). A `Translate: f` POST to a folder stores the message
   under a server-chosen unique name (201 + Location).
 - DELETE answers 200 (observed), 404 when missing; a folder goes with its contents; vroots,
   mailbox roots and well-known folders are 403. BDELETE deletes each `<D:target>`; one target
@@ -41,6 +42,8 @@ from exchange_sim.xml import DAV, MultiStatus, XmlError, parse_xml
 __all__ = ["handle_delete", "handle_delete_batch", "handle_get", "handle_post", "handle_put"]
 
 _SUBMISSION_TYPES = ("message/rfc822", "message/rfc821")
+_RCPT = re.compile(r"(?i)^RCPT TO:\s*<([^<>]*)>")
+_TO, _CC, _BCC = (f"urn:schemas:mailheader:{f}" for f in ("to", "cc", "bcc"))
 
 
 def _media_type(request: Request) -> str:
@@ -70,12 +73,33 @@ def _submit(request: Request, store: Store, raw: bytes) -> Response:
     media = _media_type(request)
     if media not in _SUBMISSION_TYPES:
         raise HttpError(415, "The submission URI takes message/rfc822.")
+    envelope: list[str] = []
     if media == "message/rfc821":  # MAIL FROM / RCPT TO envelope lines, blank line, message
-        raw = re.split(rb"\r?\n\r?\n", raw, maxsplit=1)[-1]
-    transport.submit(store, user_of(request), None, props=_promote(raw),
+        parts = re.split(rb"\r?\n\r?\n", raw, maxsplit=1)
+        envelope, raw = _rcpt_to(parts[0]) if len(parts) > 1 else [], parts[-1]
+    props = _promote(raw)
+    if envelope:
+        # The envelope names the recipients (reference §3.2: "the only way to get Bcc"); those
+        # the headers do not show are Bcc (delivered, never shown)
+        shown = {a.lower() for _, a in transport.parse_addresses(
+            [props.get(_TO), props.get(_CC)])}
+        hidden = [a for a in envelope if a.lower() not in shown]
+        if hidden:
+            props[_BCC] = ", ".join(hidden)
+    transport.submit(store, user_of(request), None, props=props,
                      body=raw, save_in_sent=flag(request, "Saveinsent", True),
                      mailbox=store.owner_of(request.path))
     return Response(200)
+
+
+def _rcpt_to(head: bytes) -> list[str]:
+    """The ``RCPT TO:<address>`` lines of a message/rfc821 envelope."""
+    found = []
+    for line in head.decode("utf-8", errors="replace").splitlines():
+        match = _RCPT.match(line.strip())
+        if match:
+            found.append(match.group(1).strip())
+    return found
 
 
 def handle_put(request: Request, store: Store) -> Response:
