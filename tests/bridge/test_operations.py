@@ -38,7 +38,8 @@ def test_every_journal_op_has_a_table_of_unique_steps() -> None:
     assert OPERATIONS["cancel"].step_names[-1] == "appointment_deleted"
     assert OPERATIONS["delete"].step_names == ("appointment_deleted",)
     assert {s for op in OPERATIONS.values() for s in op.sending_steps} == {
-        "adopted", "update_sent", "draft_sent", "uninvite_sent", "cancel_sent", "occurrences_sent"
+        "adopted", "update_sent", "request_sent", "draft_sent", "uninvite_sent", "cancel_sent",
+        "occurrences_sent",
     }
 
 

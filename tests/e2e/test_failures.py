@@ -152,7 +152,7 @@ def test_a_bug_is_logged_once_with_its_traceback(
     bridge: Bridge, caplog: pytest.LogCaptureFixture
 ) -> None:
     def bug(_uid: str, step: str, moment: str) -> None:
-        if (step, moment) == ("draft_written", "before"):
+        if (step, moment) == ("request_sent", "before"):
             raise KeyError("a bug in a recipe")
 
     engine = bridge.service.engine
@@ -180,8 +180,8 @@ def test_an_outage_during_recovery_pauses_too(bridge: Bridge) -> None:
     assert engine is not None
 
     def crash(_uid: str, step: str, moment: str) -> None:
-        if (step, moment) == ("draft_written", "before"):
-            raise Crash("killed before the draft")
+        if (step, moment) == ("appointment_written", "after"):
+            raise Crash("killed before the request")
 
     crashing = Engine(bridge.config, engine.state, engine.calendars, step_hook=crash)
     with pytest.raises(Crash):

@@ -4,7 +4,7 @@ and a draft gone from Drafts may have been deleted by the user rather than sent.
 from __future__ import annotations
 
 from tests.e2e import ics
-from tests.e2e.conftest import REQUEST, Bridge
+from tests.e2e.conftest import CANCELED, REQUEST, Bridge
 from tests.e2e.test_exactly_once import MOVED
 
 
@@ -21,12 +21,28 @@ def test_sendappt_answered_200_without_effect_is_not_counted_as_sent(bridge: Bri
 
 
 def test_draft_deleted_while_waiting_for_retry_is_not_counted_as_sent(bridge: Bridge) -> None:
+    """Carol taken off the meeting: her cancellation waits in Drafts for a retry of its MOVE,
+    and alice deletes the odd draft meanwhile; Carol still gets exactly one cancellation."""
     calendar = bridge.calendar("alice")
-    calendar.save_event(ics.meeting())
+    event = calendar.save_event(ics.meeting())
+    bridge.sync()
+    event.data = ics.calendar(ics.event("planning-1", ics.BOB, dtstamp="20261125T140000Z"))
+    event.save()
     bridge.sim.faults.add(r"^MOVE /exchange/alice/Drafts/", status=503, count=1)
-    bridge.sync()  # appointment + draft written; the MOVE failed: retry after the back-off
+    bridge.sync()  # update sent, cancellation draft written; the MOVE failed: retry later
     (draft,) = bridge.exchange.items("alice", "Drafts")
-    # alice sees an odd "Planning" draft in her Drafts folder and deletes it
     assert bridge.exchange.session.request("DELETE", str(draft["href"])).status_code < 300
+    bridge.sync_later()
+    assert len(bridge.exchange.inbox("carol", CANCELED)) == 1
+
+
+def test_request_refused_by_the_submission_uri_is_sent_once_later(bridge: Bridge) -> None:
+    """The request PROPPATCHed to the submission URI answered 503 (nothing sent): it is sent
+    on a later pass, once."""
+    bridge.calendar("alice").save_event(ics.meeting())
+    bridge.sim.faults.add(r"^PROPPATCH /exchange/alice/(%23%23|##)DavMailSubmissionURI",
+                          status=503, count=1)
+    bridge.sync()
+    assert bridge.exchange.inbox("bob", REQUEST) == []
     bridge.sync_later()
     assert len(bridge.exchange.inbox("bob", REQUEST)) == 1
