@@ -12,7 +12,8 @@ Rules kept here:
   A PUT on a folder is 405; bodies over `calendar_mime.MAX_BODY_BYTES` are 413.
 - PUT or POST (`message/rfc822`, also `message/rfc821` there) to the submission URI sends the
   message and answers 200 (reference §3.2). A `message/rfc821` envelope's `RCPT TO` lines are
-  recipients too; those the headers do not show get it as Bcc (§3.2: the only way to get Bcc). A `Translate: f` POST to a folder stores the message
+  recipients too; those the headers do not show get it as Bcc (§3.2: the only way to get Bcc).
+  A `Translate: f` POST to a folder stores the message
   under a server-chosen unique name (201 + Location).
 - DELETE answers 200 (observed), 404 when missing; a folder goes with its contents; vroots,
   mailbox roots and well-known folders are 403. BDELETE deletes each `<D:target>`; one target

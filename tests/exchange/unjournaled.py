@@ -14,10 +14,11 @@ __all__ = ["cancel_meeting", "create_meeting", "update_meeting"]
 
 def create_meeting(mailbox: Mailbox, meeting: Meeting) -> str:
     url = mailbox.write_appointment(meeting, create=True)
-    if meeting.has_invitees:
-        draft = mailbox.draft_url(meeting.uid, "request", meeting.sequence)
-        mailbox.write_draft(meeting, draft)
-        mailbox.send_draft(draft)
+    if meeting.has_invitees:  # straight to the submission URI, as the engine sends it
+        if meeting.overrides:
+            mailbox.submit_series(meeting, attempt="unjournaled")
+        else:
+            mailbox.submit_message(meeting, kind="request", attempt="unjournaled")
     return url
 
 
