@@ -99,3 +99,25 @@ def test_occurrence_drafts_left_by_an_older_version(bridge: Bridge, moved: int) 
             mailbox.send_draft(draft)
     restarted(bridge)
     check(bridge, "occurrence")
+
+
+def test_series_with_a_room_reaches_the_room_once_as_bcc(bridge: Bridge) -> None:
+    """A series with an exception goes by PUT to the submission URI as message/rfc821 when it
+    books a room (reference §3.2: the envelope is the only way a PUT gets Bcc): the room gets
+    the request once, and Bob's copy does not show it."""
+    from tests.e2e import ics
+    from tests.e2e.conftest import REQUEST
+
+    series = ics.calendar(
+        ics.event(UID, ics.BOB, ics.ROOM, "RRULE:FREQ=DAILY;COUNT=3"),
+        ics.event(UID, ics.BOB, ics.ROOM, "RECURRENCE-ID:20261211T140000Z",
+                  start="DTSTART:20261211T160000Z", end="DTEND:20261211T170000Z"),
+    )
+    bridge.calendar("alice").save_event(series)
+    bridge.sync()
+    log = [e for e in bridge.sim.log.entries()
+           if e.method == "PUT" and "DavMailSubmissionURI" in e.path]
+    assert log, "the series was not PUT to the submission URI"
+    assert len(bridge.exchange.inbox("room-101", REQUEST)) == 1
+    (bob,) = bridge.exchange.inbox("bob", REQUEST)
+    assert "room-101" not in str(bob.get("urn:schemas:mailheader:bcc") or "")
