@@ -34,6 +34,7 @@ from bridge.config import Config
 from bridge.conflict_report import conflict_lines
 
 if TYPE_CHECKING:
+    from bridge.state.report import PullStatus
     from bridge.state.users import ProvisionedUser
 
 __all__ = ["main"]
@@ -139,8 +140,9 @@ def sync(config: Config, dry_run: bool, users: tuple[str, ...], allow_mass_cance
               help="Print the losing version of conflict ID (iCalendar) and nothing else.")
 @common
 def status(config: Config, as_json: bool, conflict_id: int | None) -> None:
-    """Per-mailbox health: synced / pending / failed / skipped, last run, errors, holds."""
-    from bridge.state import State
+    """Per-mailbox health: synced / pending / failed / skipped, last run, errors, holds; the
+    pull's last pass, what it could not take, and rooms that declined a booking."""
+    from bridge.state import MailboxStatus, State
 
     running = instance.read(config.state_dir)
     if conflict_id is not None:
@@ -165,12 +167,18 @@ def status(config: Config, as_json: bool, conflict_id: int | None) -> None:
         skipped = {s.mailbox: state.skip_reasons(s.mailbox) for s in summaries}
         provisioned = state.provisioned_users()
         conflicts = state.conflicts(limit=20)
+        pulls = state.pull_status()
     finally:
         state.close()
-    table = Table("mailbox", "synced", "pending", "failed", "skipped", "cancelled", "last run")
+    table = Table("mailbox", "synced", "pending", "failed", "skipped", "cancelled", "last run",
+                  "last pull")
+    known = {s.mailbox for s in summaries}
+    summaries += [MailboxStatus(name) for name in pulls if name not in known]
     for s in summaries:
         last = s.last_run
         when = (last.finished_at or last.started_at).strftime("%Y-%m-%d %H:%M:%S") if last else ""
+        pulled = pulls[s.mailbox].last if s.mailbox in pulls else None
+        pulled_at = pulled.pulled_at if pulled is not None else None
         table.add_row(
             *map(
                 _text,
@@ -182,6 +190,7 @@ def status(config: Config, as_json: bool, conflict_id: int | None) -> None:
                     s.skipped,
                     s.cancelled,
                     f"{when} UTC" if when else "never",
+                    f"{pulled_at:%Y-%m-%d %H:%M:%S} UTC" if pulled_at else "never",
                 ),
             )
         )
@@ -198,6 +207,7 @@ def status(config: Config, as_json: bool, conflict_id: int | None) -> None:
             console.print(f"[red]{mailbox} error[/red] {escape(line)}")
         for uid, reason in skipped.get(s.mailbox, []):
             console.print(f"[yellow]{mailbox} skipped[/yellow] {escape(uid)}: {escape(reason)}")
+        _print_pull(mailbox, pulls.get(s.mailbox))
     for line in conflict_lines(conflicts):  # issue 10 point 4: both sides edited one event
         console.print(Text(line), soft_wrap=True)
     syncing = _syncing(config, provisioned)
@@ -225,6 +235,19 @@ def _print_conflict(config: Config, conflict_id: int) -> None:
     if not found:
         fail(f"No conflict #{conflict_id} in", str(config.state_dir))
     click.echo(found[0].losing_text, nl=False)
+
+
+def _print_pull(mailbox: str, pull: PullStatus | None) -> None:
+    """The pull's lines of one mailbox (`mailbox` already escaped for rich markup)."""
+    if pull is None:
+        return
+    if pull.last is not None and pull.last.error:
+        console.print(f"[bold red]{mailbox} pull failed[/bold red] {escape(pull.last.error)}")
+    for decline in pull.room_declines:
+        console.print(f"[bold red]{mailbox}: {escape(decline.room)} declined "
+                      f"{escape(repr(decline.summary))}[/bold red] ({escape(decline.uid)})")
+    for uid, reason in pull.problems:
+        console.print(f"[yellow]{mailbox} pull problem[/yellow] {escape(uid)}: {escape(reason)}")
 
 
 def _syncing(config: Config, provisioned: Sequence[ProvisionedUser]) -> list[str]:
@@ -259,6 +282,7 @@ def _status_json(config: Config, running: instance.Instance | None) -> None:
                 facts["provisioned"] = provisioned = state.provisioned_users()
                 facts["syncing"] = _syncing(config, provisioned)
                 facts["conflicts"] = state.conflicts(limit=100)
+                facts["pull"] = state.pull_status()
             finally:
                 state.close()
     document = build_status_document(

@@ -120,6 +120,8 @@ class Config:
     gal_refresh: float = 6 * 3600.0  # seconds between GAL refreshes; 0 = never
     gal_rooms: tuple[str, ...] = ()  # addresses the GAL shows as rooms (galfind cannot tell)
     gal_page_limit: int = 100  # a galfind answer this long may be cut: ask narrower prefixes
+    # -- the pull (bridge/pull/job.py) --
+    pull_interval: float = 60.0  # seconds between pull passes over every mailbox; 0 = never
 
     @property
     def embedded(self) -> bool:
@@ -270,6 +272,7 @@ def load_config(
         source=source,
         caldav_auth=caldav_auth,
         caldav_allow=caldav_allow,
+        pull_interval=reader.number("sync.pull_interval", 60.0),
     )
     config = _with_gal(config, reader)
     if resolve_secrets:

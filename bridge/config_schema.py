@@ -24,7 +24,7 @@ SCHEMA: dict[str, frozenset[str]] = {
     "exchange.service_account": frozenset({"username"}) | _secret_keys("password"),
     "sync": frozenset(
         {"interval", "timezone", "workers", "mass_cancel_threshold", "mass_cancel_min",
-         "cancel_grace", "reconcile_interval"}
+         "cancel_grace", "reconcile_interval", "pull_interval"}
     ),
     "caldav": frozenset({"host", "port", "default_calendar", "auth", "allow"}),
     "simulator": frozenset({"host", "port", "language"}),

@@ -15,6 +15,8 @@ A person let in by `caldav.allow` (Exchange logins) becomes a user with no `[[us
 (`bridge.provisioning`): the login only records them and wakes the loop (it runs in Radicale's
 request thread); the next tick, before its pass, creates their default calendar, stores them in
 the state (so a restart keeps them) and adds them to the engine and the outbox.
+The pull (Exchange -> CalDAV, `bridge.pull.job`) is a job of its own every `sync.pull_interval`
+seconds over every user, beside the push passes; `pull_now()` is that job's body.
 Every user gets the default calendar at start, so a client that cannot create one has one to
 subscribe to. Stopping never waits for Exchange: a pass still running after `STOP_GRACE` is left
 to the journal (`stop()` returns False and the process exits), and the next start finishes it.
@@ -49,6 +51,7 @@ from bridge.directory import Directory
 from bridge.engine import Engine
 from bridge.exchange_auth import ExchangeLogin, LoginIdentity
 from bridge.gal import GAL_OWNER
+from bridge.pull.job import PullJob, RunReport
 from bridge.state import State, StateDamaged
 
 __all__ = [
@@ -180,6 +183,9 @@ class Service:
         self.calendars: CalendarStore | None = None
         self._newcomers: dict[str, UserConfig] = {}  # let in, not yet provisioned
         self._newcomers_lock = threading.Lock()
+        self.puller: PullJob | None = None  # Exchange -> CalDAV (bridge/pull/job.py)
+        self._pull_idle = threading.Event()  # no pull run going on
+        self._pull_idle.set()
 
     @property
     def caldav_url(self) -> str:
@@ -220,6 +226,8 @@ class Service:
             self._stack.callback(state.close)
             self.engine = Engine(config, state, calendars)
             self._stack.callback(self.engine.close)
+            self.puller = PullJob(self.engine, radicale_configuration(config, with_server=False),
+                                  config.default_calendar, stopping=self._stopped.is_set)
         self._start_directory(configuration)
         self._restore_provisioned()
         self._start_radicale(configuration)
@@ -227,6 +235,7 @@ class Service:
             self._start_scheduler()
             radicale_plugin.set_wakeup(self.wake)
             self._schedule_gal_refresh()
+            self._schedule_pull()
         instance.write(
             config.state_dir, instance.Instance(os.getpid(), self.caldav_url, self.sim_url)
         )
@@ -299,6 +308,7 @@ class Service:
             self._radicale_thread.join(timeout=max(0.5, deadline - time.monotonic()))
         instance.remove(self.config.state_dir, os.getpid())
         self._clean_stop = self._idle.wait(max(0.0, deadline - time.monotonic()))
+        self._clean_stop &= self._pull_idle.wait(max(0.0, deadline - time.monotonic()))
         if not self._clean_stop:
             logger.warning(
                 "a sync pass is still waiting for Exchange; stopping without it "
@@ -313,6 +323,7 @@ class Service:
 
     def _close_when_idle(self) -> None:
         self._idle.wait()
+        self._pull_idle.wait()
         self._stack.close()
 
     def request_stop(self) -> None:
@@ -383,6 +394,40 @@ class Service:
             coalesce=True,
             next_run_time=datetime.now().astimezone() + timedelta(seconds=5),
         )
+
+    def _schedule_pull(self) -> None:
+        """The pull job (Exchange -> CalDAV): its own job on the service's scheduler, every
+        `sync.pull_interval` seconds, the first run at start (an initial pull of a large
+        mailbox runs there, beside the push passes)."""
+        if self._scheduler is None or self.puller is None or self.config.pull_interval <= 0:
+            return
+        self._scheduler.add_job(
+            self.pull_now,
+            "interval",
+            seconds=max(1.0, self.config.pull_interval),
+            id="pull",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now().astimezone(),
+        )
+
+    def pull_now(self) -> RunReport | None:
+        """One pull run over every user (what the scheduled job runs; tests call it to skip
+        the wait). None when nothing ran: stopping, paused by a damaged state, no engine."""
+        puller = self.puller
+        with self._pass_lock:  # after stop() began, no run starts
+            if puller is None or self._stopped.is_set() or self.damage is not None:
+                return None
+            self._pull_idle.clear()
+        try:
+            return puller.run()
+        except Exception:  # a bug: logged once with its traceback; the next run tries again
+            logger.exception("pull run failed")
+            return None
+        finally:
+            self._pull_idle.set()
+            if self.engine is not None and self.engine.state.damage is not None:
+                self._pause_sync(self.engine.state.damage)
 
     def _start_radicale(self, configuration: Any) -> None:
         # Another server on the port would answer the readiness probe below in Radicale's place.

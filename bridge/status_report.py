@@ -7,6 +7,9 @@ Rules kept here (pure: rows in, a dict out; the command does the reading and pri
 - People provisioned at run time (an Exchange login let in by `caldav.allow`, no `[[user]]`)
   are listed under `provisioned`, and their mailboxes have entries like the configured ones.
 - Times are ISO 8601 in UTC; absent things are `null` or `[]`, never a missing key.
+- Each mailbox has a `pull` entry (issue 10): its last pull pass (`last_pull_at`, `error`), the
+  items the pull could not take (`problems`: uid + reason) and the rooms that declined a
+  booking of the user's meeting (`room_declines`); never pulled: `null` and `[]`.
 - A damaged state file is a document too (`state: "damaged"`, `sync.paused: true`), never a
   traceback: monitoring must be able to read why sync stopped.
 """
@@ -20,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from bridge.conflict_report import conflict_entries
 from bridge.instance import Instance
 from bridge.state.errors import StateDamaged
+from bridge.state.report import PullStatus
 from bridge.state.rows import HoldRow, MailboxStatus, RunRow
 from bridge.state.users import ProvisionedUser
 
@@ -62,8 +66,25 @@ def _hold(hold: HoldRow | None) -> dict[str, Any] | None:
     }
 
 
+def _pull(pull: PullStatus | None) -> dict[str, Any]:
+    last = pull.last if pull is not None else None
+    return {
+        "last_pull_at": _time(last.pulled_at) if last is not None else None,
+        "error": last.error if last is not None else None,
+        "problems": [{"uid": uid, "reason": reason}
+                     for uid, reason in (pull.problems if pull is not None else ())],
+        "room_declines": [
+            {"uid": d.uid, "room": d.room, "summary": d.summary, "since": _time(d.seen_at)}
+            for d in (pull.room_declines if pull is not None else ())
+        ],
+    }
+
+
 def _mailbox(
-    name: str, summary: MailboxStatus | None, skipped: Sequence[tuple[str, str]]
+    name: str,
+    summary: MailboxStatus | None,
+    skipped: Sequence[tuple[str, str]],
+    pull: PullStatus | None = None,
 ) -> dict[str, Any]:
     summary = summary or MailboxStatus(name)
     return {
@@ -73,6 +94,7 @@ def _mailbox(
         "errors": list(summary.last_errors),
         "hold": _hold(summary.hold),
         "skipped": [{"uid": uid, "reason": reason} for uid, reason in skipped],
+        "pull": _pull(pull),
     }
 
 
@@ -88,6 +110,7 @@ def build_status_document(
     provisioned: Sequence[ProvisionedUser] = (),
     syncing: Iterable[str] = (),
     conflicts: Sequence[ConflictRow] = (),
+    pull: Mapping[str, PullStatus] | None = None,
 ) -> dict[str, Any]:
     """The status document (see the module rules for its guarantees).
 
@@ -102,10 +125,13 @@ def build_status_document(
         provisioned: `State.provisioned_users()`.
         syncing: the names of the provisioned users the configuration still lets in.
         conflicts: `State.conflicts()` (issue 10 point 4), newest first.
+        pull: per mailbox, `State.pull_status()`.
     """
     skipped = skipped or {}
+    pull = pull or {}
     by_name = {s.mailbox: s for s in summaries}
-    names = sorted(set(configured) | set(by_name) | {p.mailbox for p in provisioned})
+    names = sorted(set(configured) | set(by_name) | {p.mailbox for p in provisioned}
+                   | set(pull))
     active = set(syncing)
     state = "damaged" if damage is not None else "ok" if state_exists else "missing"
     return {
@@ -127,7 +153,9 @@ def build_status_document(
             "recovery": list(damage.recovery),
         },
         "holds": sum(1 for s in summaries if s.hold is not None),
-        "mailboxes": [_mailbox(n, by_name.get(n), skipped.get(n, ())) for n in names],
+        "mailboxes": [
+            _mailbox(n, by_name.get(n), skipped.get(n, ()), pull.get(n)) for n in names
+        ],
         "provisioned": [
             {
                 "name": p.name,

@@ -12,6 +12,10 @@ Rules kept here:
 - **One bad item never stops the pass**: its reason is logged once, in one line, and kept in
   `PassResult.problems` for `status`; its etag is remembered, so it is not retried every pass
   (a new version of it has a new etag and is read again).
+- **Memory and records through `PullMemory`'s hooks**: a folder's per-item memory is loaded
+  only when its tag moved and saved once that folder is handled (a pass that fails half-way
+  saves nothing of that folder: the next one lists it again, and unchanged events are written
+  as "unchanged"); every event written, removed, answered or refused is reported to the hooks.
 - Calendar items whose UID is the user's own event (the meetings calbridge pushed) are left to
   the two-sided state (issue 10 point 4): given `own_items` (`bridge.pull.own_items`), an
   Exchange-side edit of them is settled there (`own_edits` decides); without it `into_caldav`
@@ -22,28 +26,52 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Literal
 
 from bridge.exchange.mailbox import Mailbox
 from bridge.pull import contenttag, decide, guards, listing, mapping
 from bridge.pull.into_caldav import PulledCalendar
 from bridge.pull.own_items import OwnItems, Settled
 
-__all__ = ["BATCH", "PassResult", "PullMemory", "pull_mailbox"]
+__all__ = ["BATCH", "Folder", "PassResult", "PullMemory", "pull_mailbox"]
 
 logger = logging.getLogger(__name__)
 
 BATCH = 200
 _RESPONSE_STATUS = "http://schemas.microsoft.com/mapi/responsestatus"
 _PARTSTAT = {2: "TENTATIVE", 3: "ACCEPTED", 4: "DECLINED", 5: "NEEDS-ACTION"}  # §4.4
+Folder = Literal["calendar", "inbox"]
 
 
 @dataclass
 class PullMemory:
-    """What a mailbox's pull remembers between passes (to be kept in the state database)."""
+    """What a mailbox's pull remembers between passes, in memory only.
+
+    The hooks below do nothing here; `bridge.pull.memory.StoredMemory` keeps the same memory
+    in the state database and records what the pass wrote (the pass calls them, and nothing
+    else of the state)."""
 
     tags: contenttag.FolderTags | None = None
     calendar: dict[str, tuple[str, str]] = field(default_factory=dict)  # url -> (etag, uid)
     inbox: dict[str, str] = field(default_factory=dict)  # url -> etag
+
+    def load(self, folder: Folder) -> None:
+        """The folder's tag moved: its per-item memory is needed now."""
+
+    def save(self, folder: Folder, tag: str | None) -> None:
+        """The folder was handled: remember its tag and its items."""
+
+    def taken(self, pulled: mapping.Pulled) -> None:
+        """`pulled` is in the user's calendar as written (created, updated or unchanged)."""
+
+    def removed(self, uid: str) -> None:
+        """The pulled event `uid` is no longer in the user's calendar."""
+
+    def replied(self, reply: decide.Reply) -> None:
+        """An attendee's answer was recorded on the user's own meeting."""
+
+    def problem(self, uid: str, reason: str) -> None:
+        """`uid` could not be taken, for `reason` (already logged)."""
 
 
 @dataclass
@@ -61,18 +89,24 @@ def pull_mailbox(mailbox: Mailbox, target: PulledCalendar, memory: PullMemory,
     now = contenttag.read_tags(mailbox)
     calendar_moved, inbox_moved = contenttag.moved(memory.tags, now)
     if calendar_moved:
+        memory.load("calendar")
         _calendar(mailbox, target, memory, result, own_items)
+        memory.save("calendar", now.calendar)
     if inbox_moved:
+        memory.load("inbox")
         _inbox(mailbox, target, memory, result)
+        memory.save("inbox", now.inbox)
     memory.tags = now
     result.requests = mailbox.session.request_count - first
     return result
 
 
-def _problem(result: PassResult, uid: str, reason: str, *, warning: bool = True) -> None:
+def _problem(result: PassResult, memory: PullMemory, uid: str, reason: str, *,
+             warning: bool = True) -> None:
     logger.log(logging.WARNING if warning else logging.INFO, "pull: %r: %s", uid[:120], reason)
     if warning:
         result.problems.append((uid, reason))
+        memory.problem(uid, reason)
 
 
 def _calendar(mailbox: Mailbox, target: PulledCalendar, memory: PullMemory,
@@ -90,41 +124,46 @@ def _calendar(mailbox: Mailbox, target: PulledCalendar, memory: PullMemory,
         try:
             ics = mapping.calendar_text(listing.fetch_mime(mailbox, row.url))
             if own_items is not None and (mine := own_items.claims(row.uid, row.url)):
-                _settled(result, own_items.settle(mine, ics, row.etag))
+                _settled(result, memory, own_items.settle(mine, ics, row.etag))
                 continue
             pulled = mapping.appointment(ics, exchange_url=row.url, user=mailbox.address,
                                          message_class=row.message_class, own_partstat=own)
         except (mapping.BadItem, guards.TooLarge) as error:
-            _problem(result, row.uid, str(error))
+            _problem(result, memory, row.uid, str(error))
             continue
         batch.append(pulled)
         if len(batch) >= BATCH:
-            _write(target, mailbox.address, batch, result)
-    _write(target, mailbox.address, batch, result)
+            _write(target, memory, mailbox.address, batch, result)
+    _write(target, memory, mailbox.address, batch, result)
     for url in [u for u in memory.calendar if u not in listed]:
         _, uid = memory.calendar.pop(url)
-        if target.delete(uid).outcome == "deleted":  # never the user's own event
+        outcome = target.delete(uid).outcome  # never the user's own event
+        if outcome == "deleted":
             result.removed += 1
+        if outcome in ("deleted", "absent"):
+            memory.removed(uid)
 
 
-def _write(target: PulledCalendar, address: str, batch: list[mapping.Pulled],
-           result: PassResult) -> None:
-    for outcome in target.upsert(batch, address=address):
+def _write(target: PulledCalendar, memory: PullMemory, address: str,
+           batch: list[mapping.Pulled], result: PassResult) -> None:
+    for pulled, outcome in zip(batch, target.upsert(batch, address=address), strict=True):
         if outcome.outcome in ("created", "updated"):
             result.written += 1
+        if outcome.outcome in ("created", "updated", "unchanged"):
+            memory.taken(pulled)
         elif outcome.outcome == "refused":
-            _problem(result, outcome.uid, outcome.reason)
+            _problem(result, memory, outcome.uid, outcome.reason)
     for pulled in batch:
         for note in pulled.notes:
-            _problem(result, pulled.uid, note)
+            _problem(result, memory, pulled.uid, note)
     batch.clear()
 
 
-def _settled(result: PassResult, settled: Settled) -> None:
+def _settled(result: PassResult, memory: PullMemory, settled: Settled) -> None:
     if settled.outcome == "taken":
         result.written += 1
     elif settled.outcome in ("refused", "left"):
-        _problem(result, settled.uid, settled.reason)
+        _problem(result, memory, settled.uid, settled.reason)
 
 
 def _inbox(mailbox: Mailbox, target: PulledCalendar, memory: PullMemory,
@@ -142,12 +181,13 @@ def _inbox(mailbox: Mailbox, target: PulledCalendar, memory: PullMemory,
         outcome = decide.for_message(row, mime, user=mailbox.address,
                                      existing=target.get(row.uid))
         if isinstance(outcome, decide.Skip):
-            _problem(result, outcome.uid, outcome.reason, warning=outcome.warning)
+            _problem(result, memory, outcome.uid, outcome.reason, warning=outcome.warning)
         elif isinstance(outcome, decide.Reply):
             written = target.record_reply(outcome.uid, outcome.text, address=mailbox.address)
             if written.outcome == "updated":
                 result.written += 1
+                memory.replied(outcome)
             else:
-                _problem(result, outcome.uid, written.reason)
+                _problem(result, memory, outcome.uid, written.reason)
         else:
-            _write(target, mailbox.address, [outcome.pulled], result)
+            _write(target, memory, mailbox.address, [outcome.pulled], result)

@@ -197,8 +197,27 @@ def _m004_pull(db: Database) -> None:
     db.execute("CREATE INDEX conflicts_mailbox ON conflicts (mailbox, id)")
 
 
+def _m005_pull_status(db: Database) -> None:
+    """What `calbridge status` shows of the pull (bridge/state/pull.py): each mailbox's last
+    pull pass (when, and why it failed if it did), and the rooms that declined a booking of
+    the user's meeting (taken from the replies the pull records)."""
+    db.execute("ALTER TABLE pull_folders ADD COLUMN pulled_at TEXT")
+    db.execute("ALTER TABLE pull_folders ADD COLUMN pull_error TEXT")
+    db.execute(
+        """CREATE TABLE room_declines (
+            mailbox TEXT NOT NULL,
+            uid TEXT NOT NULL,
+            room TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (mailbox, uid, room)
+        )"""
+    )
+
+
 MIGRATIONS: list[Migration] = [
     _m001_core, _m002_holds_and_snapshots, _m003_provisioned_users, _m004_pull,
+    _m005_pull_status,
 ]
 """``MIGRATIONS[n - 1]`` upgrades schema version ``n - 1`` to ``n``. Append only; never edit a
 migration that has shipped."""

@@ -15,6 +15,9 @@ Rules kept here:
 - **Problems are kept per item, latest reason only**, and cleared when the item is taken
   (`clear_pull_problem`) or gone: `status` shows what the pull could not take right now, not a
   history (the log has that).
+- **`status` reads two small things**: each mailbox's last pass (`note_pull_pass`: when, and
+  why it failed), and the rooms that declined a booking of the user's meeting
+  (`note_room_answer`; a later acceptance by the same room clears it).
 - **The losing side of a conflict is kept whole** (`conflicts.losing_text`: the iCalendar text
   that was not applied), so a person can recover it; rows are never rewritten.
 """
@@ -27,9 +30,9 @@ from datetime import datetime
 from typing import Literal
 
 from bridge.redact import scrub
-from bridge.state.base import StateBase, parse_ts_required
+from bridge.state.base import StateBase, parse_ts, parse_ts_required
 
-__all__ = ["ConflictRow", "PullFolder", "PulledRow", "StatePartPull"]
+__all__ = ["ConflictRow", "PullFolder", "PullPass", "PulledRow", "RoomDecline", "StatePartPull"]
 
 PullFolder = Literal["calendar", "inbox"]
 
@@ -49,6 +52,21 @@ class PulledRow:
     sequence: int
     partstat: str | None  # the user's answer as Exchange holds it
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class PullPass:
+    pulled_at: datetime | None
+    error: str | None  # None: the last pass succeeded
+
+
+@dataclass(frozen=True)
+class RoomDecline:
+    mailbox: str
+    uid: str
+    room: str
+    summary: str
+    seen_at: datetime
 
 
 @dataclass(frozen=True)
@@ -170,6 +188,55 @@ class StatePartPull(StateBase):
                 "SELECT * FROM conflicts WHERE ? IS NULL OR mailbox = ? ORDER BY id DESC LIMIT ?",
                 (mailbox, mailbox, limit))
         ]
+
+    # -- the last pass and the rooms' declines (migration 5; `calbridge status`) -------------
+
+    def note_pull_pass(self, mailbox: str, *, error: str | None = None,
+                       now: datetime | None = None) -> None:
+        """A pull pass over `mailbox` ended (`error`: why it failed; None: it succeeded)."""
+        ts = self._now_ts(now)
+        self._execute(
+            "INSERT INTO pull_folders (mailbox, updated_at, pulled_at, pull_error) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (mailbox) DO UPDATE SET "
+            "pulled_at = excluded.pulled_at, pull_error = excluded.pull_error",
+            (mailbox, ts, ts, None if error is None else scrub(error)[:1000]))
+
+    def pull_passes(self) -> dict[str, PullPass]:
+        """mailbox -> its last pull pass (mailboxes never pulled are absent)."""
+        return {
+            r["mailbox"]: PullPass(parse_ts(r["pulled_at"]), r["pull_error"])
+            for r in self._select(
+                "SELECT mailbox, pulled_at, pull_error FROM pull_folders "
+                "WHERE pulled_at IS NOT NULL")
+        }
+
+    def note_room_answer(self, mailbox: str, uid: str, room: str, partstat: str, *,
+                         summary: str, now: datetime | None = None) -> None:
+        """A room answered the user's meeting `uid`: a decline is kept for `status`; any
+        other answer (the meeting moved to a free slot, and the room took it) clears it."""
+        if partstat.upper() != "DECLINED":
+            self._execute("DELETE FROM room_declines WHERE mailbox = ? AND uid = ? AND room = ?",
+                          (mailbox, uid, room.lower()))
+            return
+        self._execute(
+            "INSERT INTO room_declines (mailbox, uid, room, summary, seen_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (mailbox, uid, room) DO UPDATE SET "
+            "summary = excluded.summary, seen_at = excluded.seen_at",
+            (mailbox, uid[:500], room.lower()[:320], scrub(summary)[:200], self._now_ts(now)))
+
+    def room_declines(self, mailbox: str | None = None) -> list[RoomDecline]:
+        """The rooms that declined a booking of the user's meeting, newest first."""
+        return [
+            RoomDecline(r["mailbox"], r["uid"], r["room"], r["summary"],
+                        parse_ts_required(r["seen_at"]))
+            for r in self._select(
+                "SELECT * FROM room_declines WHERE ? IS NULL OR mailbox = ? "
+                "ORDER BY seen_at DESC, uid, room", (mailbox, mailbox))
+        ]
+
+    def forget_room_declines(self, mailbox: str, uid: str) -> None:
+        """The meeting is gone: its rooms' declines are no longer news."""
+        self._execute("DELETE FROM room_declines WHERE mailbox = ? AND uid = ?", (mailbox, uid))
 
 
 def _pulled_row(row: Mapping[str, object]) -> PulledRow:

@@ -1,4 +1,5 @@
-"""The status report behind `calbridge status`: per mailbox, counts, last run, errors, holds.
+"""The status report behind `calbridge status`: per mailbox, counts, last run, errors, holds,
+and the pull's side (last pull, what it could not take, rooms that declined a booking).
 
 Rule kept here: read only, and the counts are exclusive (an item counts once): a sent item
 whose current version cannot be sent counts as skipped, not synced.
@@ -6,14 +7,46 @@ whose current version cannot be sent counts as skipped, not synced.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from bridge.state.pull import PullPass, RoomDecline, StatePartPull
 from bridge.state.rows import MailboxStatus
 from bridge.state.runs import StatePartRuns
 
-__all__ = ["StatePartReport"]
+__all__ = ["PullStatus", "StatePartReport"]
 
 
-class StatePartReport(StatePartRuns):
-    """Summaries for the operator (reads runs and holds through `StatePartRuns`)."""
+@dataclass(frozen=True)
+class PullStatus:
+    """The pull's side of one mailbox in `calbridge status`."""
+
+    mailbox: str
+    last: PullPass | None
+    problems: tuple[tuple[str, str], ...]  # (uid, reason), newest first
+    room_declines: tuple[RoomDecline, ...]
+
+
+class StatePartReport(StatePartRuns, StatePartPull):
+    """Summaries for the operator (reads runs and holds through `StatePartRuns`, the pull's
+    tables through `StatePartPull`)."""
+
+    def pull_status(self, *, limit: int = 20) -> dict[str, PullStatus]:
+        """Per mailbox the pull has seen: last pass, up to `limit` problems, rooms' declines."""
+        with self._lock:
+            passes = self.pull_passes()
+            problems: dict[str, list[tuple[str, str]]] = {}
+            for mailbox, uid, reason in self.pull_problems():
+                found = problems.setdefault(mailbox, [])
+                if len(found) < limit:
+                    found.append((uid, reason))
+            declines: dict[str, list[RoomDecline]] = {}
+            for decline in self.room_declines():
+                declines.setdefault(decline.mailbox, []).append(decline)
+        return {
+            name: PullStatus(name, passes.get(name), tuple(problems.get(name, ())),
+                             tuple(declines.get(name, ())))
+            for name in sorted(set(passes) | set(problems) | set(declines))
+        }
 
     def skip_reasons(self, mailbox: str, *, limit: int = 20) -> list[tuple[str, str]]:
         """(uid, reason) of the items whose current version is not sent, newest first."""
