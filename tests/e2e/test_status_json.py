@@ -17,7 +17,7 @@ TOP_KEYS = {
     "format", "state_dir", "state", "running", "sync", "damage", "holds", "mailboxes",
     "provisioned", "conflicts",
 }
-MAILBOX_KEYS = {"mailbox", "counts", "last_run", "errors", "hold", "skipped"}
+MAILBOX_KEYS = {"mailbox", "counts", "last_run", "errors", "hold", "skipped", "pull"}
 COUNT_KEYS = {"synced", "pending", "failed", "skipped", "cancelled"}
 
 
