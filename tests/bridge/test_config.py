@@ -53,6 +53,7 @@ def test_defaults_are_the_embedded_demo() -> None:
         ('[exchange]\nverify = "missing-ca.pem"\n', "exchange.verify"),
         ('[sync]\nmass_cancel_threshold = 2\n', "sync.mass_cancel_threshold"),
         ('[sync]\ninterval = "often"\n', "sync.interval"),
+        ('[sync]\npull_interval = -1\n', "sync.pull_interval"),
         ('[[user]]\nname = "a b"\ncaldav_password = "x"\n', "user[0].name"),
         ('[exchange]\nurl = "https://x.example"\n[[user]]\nname = "a"\ncaldav_password = "x"\n',
          "user[0].exchange_username"),

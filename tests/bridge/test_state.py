@@ -64,13 +64,13 @@ def test_open_creates_folder_wal_foreign_keys_and_newest_schema(tmp_path: Path) 
     path = tmp_path / "deep" / "er" / "bridge.sqlite"
     with State.open(path, busy_timeout=2.5) as state:
         assert path.exists()
-        assert state.schema_version == len(MIGRATIONS) == 4
+        assert state.schema_version == len(MIGRATIONS) == 5
         assert state.journal_mode == "wal"
     raw = sqlite3.connect(path)
     versions = [v for (v,) in raw.execute("SELECT version FROM schema_version ORDER BY 1")]
     tables = {n for (n,) in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     raw.close()
-    assert versions == [1, 2, 3, 4]
+    assert versions == [1, 2, 3, 4, 5]
     assert {
         "items", "outbox", "changes", "runs", "holds", "provisioned_users", "schema_version",
         "pull_folders", "pull_seen", "pulled", "answer_outbox", "pull_problems", "conflicts",

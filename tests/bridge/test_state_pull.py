@@ -51,3 +51,32 @@ def test_problems_keep_the_latest_reason_and_conflicts_keep_the_losing_text(
                           reason="both sides changed")
     (conflict,) = state.conflicts("alice")
     assert (conflict.kept, conflict.losing_text) == ("caldav", "BEGIN:VCALENDAR...")
+
+
+def test_the_last_pass_and_its_error_and_the_pull_status(state: State) -> None:
+    state.save_pull_folder("alice", "calendar", "c1", {})
+    assert state.pull_passes() == {}  # a folder saved is not a pass finished
+    state.note_pull_pass("alice", error="Exchange answered 503 (password=hunter2)")
+    state.note_pull_pass("bob")
+    passes = state.pull_passes()
+    assert passes["bob"].error is None and passes["bob"].pulled_at is not None
+    assert passes["alice"].error is not None and "hunter2" not in passes["alice"].error
+    state.note_pull_pass("alice")
+    assert state.pull_passes()["alice"].error is None
+    assert state.pull_tags("alice") == ("c1", None)  # the tags are untouched
+
+
+def test_a_rooms_decline_is_kept_until_the_room_accepts_or_the_meeting_goes(
+        state: State) -> None:
+    state.note_room_answer("alice", "M-1", "Room-101@example.com", "DECLINED", summary="Roadmap")
+    state.note_room_answer("alice", "M-2", "room-102@example.com", "DECLINED", summary="Review")
+    assert {(d.uid, d.room, d.summary) for d in state.room_declines("alice")} == {
+        ("M-1", "room-101@example.com", "Roadmap"), ("M-2", "room-102@example.com", "Review")}
+    state.note_room_answer("alice", "M-1", "room-101@example.com", "ACCEPTED", summary="Roadmap")
+    state.forget_room_declines("alice", "M-2")
+    assert state.room_declines() == []
+    state.note_room_answer("alice", "M-3", "room-101@example.com", "DECLINED", summary="Sync")
+    state.note_pull_problem("alice", "X", "unreadable MIME")
+    status = state.pull_status()
+    assert [d.uid for d in status["alice"].room_declines] == ["M-3"]
+    assert status["alice"].problems == (("X", "unreadable MIME"),) and status["alice"].last is None
