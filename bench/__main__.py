@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from bench.common import nproc
 
 SECTIONS = ("ops", "recurring", "answers", "latency", "idle", "scale", "outage", "put", "open",
-            "door")
+            "door", "pull", "pull-latency")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -35,6 +35,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         help="how the idle-pass events are stored (see bench/idle_sync.py)")
     parser.add_argument("--no-fsync", action="store_true",
                         help="Radicale PUT comparison without fsync (default: fsync on, as run)")
+    parser.add_argument("--pull-items", type=int,
+                        help="Exchange items for the initial and idle pull (default 10000)")
+    parser.add_argument("--invitations", type=int,
+                        help="invitations for the pull latency (default 20)")
     parser.add_argument("-v", "--verbose", action="store_true", help="show warnings from logs")
     args = parser.parse_args(argv)
     quick = args.quick
@@ -46,6 +50,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     args.users = args.users or (20 if quick else 500)
     args.user_events = args.user_events or (200 if quick else 2000)
     args.outage = args.outage or (20.0 if quick else 300.0)
+    args.pull_items = args.pull_items or (1000 if quick else 10000)
+    args.invitations = args.invitations or (5 if quick else 20)
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(args.only) - set(SECTIONS)
     if unknown:
@@ -121,6 +127,15 @@ def main(argv: list[str] | None = None) -> int:
         from bench import front_door
 
         front_door.run(False, repro("--only door"))
+    if "pull" in args.only:
+        from bench import pull_initial
+
+        pull_initial.run(args.pull_items, repro("--only pull", f"--pull-items {args.pull_items}"))
+    if "pull-latency" in args.only:
+        from bench import pull_latency
+
+        pull_latency.run(args.invitations, 2.0,
+                         repro("--only pull-latency", f"--invitations {args.invitations}"))
     print()
     print(f"total bench time: {time.perf_counter() - started:.1f} s")
     return 0
