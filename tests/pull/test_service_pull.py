@@ -16,7 +16,7 @@ import icalendar
 import pytest
 
 from bench.pull_initial import seed
-from bridge.config import load_config
+from bridge.config import UserConfig, load_config
 from bridge.pull.job import RunReport
 from bridge.report import Done
 from bridge.state import State
@@ -249,3 +249,23 @@ def test_an_idle_pull_reads_only_the_tags_row_and_writes_only_the_pass_time(
     assert touched == []
     assert [s.split()[0] for s in statements if "pull_folders" in s].count("SELECT") == len(
         report.pulled)  # one tags row per mailbox
+
+
+def test_one_mailboxs_failure_is_logged_and_the_others_are_pulled(
+        bridge: Bridge, caplog: pytest.LogCaptureFixture) -> None:
+    assert bridge.service.engine is not None
+    bridge.service.engine.add_user(UserConfig("ghost", "ghost", "ghost@example.com", None))
+    bridge.calendar("alice")
+    with as_bob(bridge) as bob:
+        _, uid = send_meeting(bob, bridge.service.sim_url or "", "bob", "others",
+                              to="alice@example.com")
+    with caplog.at_level(logging.WARNING, logger="bridge"):
+        report = bridge.service.pull_now()
+    assert report is not None and set(report.failed) == {"ghost"}
+    assert report.pulled["alice"].written == 1 and alice_event(bridge, uid) is not None
+    assert [r for r in caplog.records if "pull of ghost failed" in r.message]
+    assert "Traceback" not in caplog.text
+    document = json.loads(cli("status", "--json", "--state-dir",
+                              str(bridge.config.state_dir)).stdout)
+    pulls = {m["mailbox"]: m["pull"] for m in document["mailboxes"]}
+    assert pulls["ghost"]["error"] and pulls["alice"]["error"] is None
