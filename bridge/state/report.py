@@ -40,8 +40,15 @@ class StatePartReport(StatePartRuns, StatePartPull):
                 if len(found) < limit:
                     found.append((uid, reason))
             declines: dict[str, list[RoomDecline]] = {}
+            current = {(r["mailbox"], r["uid"]) for r in self._select(
+                "SELECT d.mailbox, d.uid FROM room_declines d WHERE EXISTS (SELECT 1 FROM "
+                "items i WHERE i.mailbox = d.mailbox AND i.uid = d.uid AND i.status != "
+                "'cancelled') OR EXISTS (SELECT 1 FROM pulled p WHERE p.mailbox = d.mailbox "
+                "AND p.uid = d.uid)")}
             for decline in self.room_declines():
-                declines.setdefault(decline.mailbox, []).append(decline)
+                # A decline of a meeting since cancelled or deleted is no longer news.
+                if (decline.mailbox, decline.uid) in current:
+                    declines.setdefault(decline.mailbox, []).append(decline)
         return {
             name: PullStatus(name, passes.get(name), tuple(problems.get(name, ())),
                              tuple(declines.get(name, ())))

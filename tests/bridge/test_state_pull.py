@@ -76,7 +76,10 @@ def test_a_rooms_decline_is_kept_until_the_room_accepts_or_the_meeting_goes(
     state.forget_room_declines("alice", "M-2")
     assert state.room_declines() == []
     state.note_room_answer("alice", "M-3", "room-101@example.com", "DECLINED", summary="Sync")
+    state.note_room_answer("alice", "M-4", "room-101@example.com", "DECLINED", summary="Gone")
+    state.record_pulled("alice", "M-3", exchange_url=None, sequence=0, partstat=None)
     state.note_pull_problem("alice", "X", "unreadable MIME")
     status = state.pull_status()
+    # M-4 is neither a meeting the bridge sent nor one it pulled (any more): not shown.
     assert [d.uid for d in status["alice"].room_declines] == ["M-3"]
     assert status["alice"].problems == (("X", "unreadable MIME"),) and status["alice"].last is None
