@@ -10,6 +10,9 @@ Rules kept here:
 - **Never two pulls of one mailbox at once**: a per-mailbox lock taken without waiting; a
   mailbox whose previous pull still runs is skipped this time (its next run catches up: the
   tags say what moved). Mailboxes run in parallel up to `sync.workers`.
+- **Never beside a push pass of the same mailbox**: the pass runs under the engine's mailbox
+  lock, as `own_items` requires (Exchange-side edits of pushed events are settled there); a
+  push pass of that mailbox waits for the pull, and the pull for it.
 - **One mailbox's failure stops only that mailbox**: logged in one line (a bug with its
   traceback, `bridge.failures.log_failure`) and kept as its last pass's error for `status`.
 - **Progress in the log**: a line per mailbox whose pass changed something (listing pages log
@@ -32,6 +35,7 @@ from bridge.failures import log_failure
 from bridge.pull.into_caldav import PulledCalendar
 from bridge.pull.mailbox_pass import PassResult, pull_mailbox
 from bridge.pull.memory import StoredMemory
+from bridge.pull.own_items import OwnItems
 from bridge.state import StateDamaged
 
 __all__ = ["PullJob", "RunReport"]
@@ -99,12 +103,18 @@ class PullJob:
         if self._stopping() or not lock.acquire(blocking=False):
             logger.debug("pull of %s skipped: a pull of it is still running", user.name)
             return None
-        state = self._engine.state
+        engine = self._engine
+        state = engine.state
         try:
-            mailbox = self._engine.mailbox_for(user)
+            mailbox = engine.mailbox_for(user)
             memory = StoredMemory(state, user.mailbox, mailbox.address,
-                                  rooms=self._engine.config.gal_rooms)
-            result = pull_mailbox(mailbox, self._target(user.name), memory)
+                                  rooms=engine.config.gal_rooms)
+            own = OwnItems(state, self._configuration, user=user.name, mailbox=user.mailbox,
+                           address=mailbox.address, default_tz=engine.config.timezone)
+            # The push's own per-mailbox lock (threads and processes): `OwnItems` writes a
+            # CalDAV event and its items row as one step that no push pass may see half done.
+            with engine._exclusive(user):
+                result = pull_mailbox(mailbox, self._target(user.name), memory, own)
             state.note_pull_pass(user.mailbox)
         except StateDamaged:
             return "the state database is damaged"  # the service reports it once
