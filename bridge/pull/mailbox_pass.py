@@ -61,8 +61,9 @@ class PullMemory:
     def save(self, folder: Folder, tag: str | None) -> None:
         """The folder was handled: remember its tag and its items."""
 
-    def taken(self, pulled: mapping.Pulled) -> None:
-        """`pulled` is in the user's calendar as written (created, updated or unchanged)."""
+    def taken(self, pulled: list[mapping.Pulled]) -> None:
+        """These events are in the user's calendar as written (created, updated or
+        unchanged); one call per write batch."""
 
     def removed(self, uid: str) -> None:
         """The pulled event `uid` is no longer in the user's calendar."""
@@ -146,13 +147,15 @@ def _calendar(mailbox: Mailbox, target: PulledCalendar, memory: PullMemory,
 
 def _write(target: PulledCalendar, memory: PullMemory, address: str,
            batch: list[mapping.Pulled], result: PassResult) -> None:
+    taken: list[mapping.Pulled] = []
     for pulled, outcome in zip(batch, target.upsert(batch, address=address), strict=True):
         if outcome.outcome in ("created", "updated"):
             result.written += 1
         if outcome.outcome in ("created", "updated", "unchanged"):
-            memory.taken(pulled)
+            taken.append(pulled)
         elif outcome.outcome == "refused":
             _problem(result, memory, outcome.uid, outcome.reason)
+    memory.taken(taken)
     for pulled in batch:
         for note in pulled.notes:
             _problem(result, memory, pulled.uid, note)

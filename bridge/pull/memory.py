@@ -9,9 +9,9 @@ Rules kept here (design §4b, bridge/state/pull.py):
   exactly what the last pass saved and fetches no unchanged item again.
 - **Every event the pull writes has its `pulled` row**, with the user's own PARTSTAT read from
   the text that went into CalDAV (the master VEVENT's ATTENDEE line of the user; None when the
-  user has none, e.g. an appointment they made in OWA). The row is written in the same pass as
-  the event, so an organizer's update that resets the answer to NEEDS-ACTION resets the row
-  too. A removed event loses its row (and its rooms' declines).
+  user has none, e.g. an appointment they made in OWA), one transaction per write batch, right
+  after the batch is stored: an organizer's update that resets the answer to NEEDS-ACTION
+  resets the row in the same pass. A removed event loses its row (and its rooms' declines).
 - **Problems** are noted per UID and cleared when that UID is taken later.
 - **A room's answer** to the user's meeting is kept for `status` when it is a decline: the
   attendee is a room when its line says ``CUTYPE=ROOM`` or its address is one of the configured
@@ -58,11 +58,15 @@ class StoredMemory(PullMemory):
             seen = {url: (etag, None) for url, etag in self.inbox.items()}
         self._state.save_pull_folder(self._mailbox, folder, tag, seen)
 
-    def taken(self, pulled: mapping.Pulled) -> None:
-        url, partstat = _url_and_partstat(pulled.text, self._address)
-        self._state.record_pulled(self._mailbox, pulled.uid, exchange_url=url,
-                                  sequence=pulled.sequence, partstat=partstat)
-        self._state.clear_pull_problem(self._mailbox, pulled.uid)
+    def taken(self, pulled: list[mapping.Pulled]) -> None:
+        if not pulled:
+            return
+        with self._state.transaction():  # one commit per write batch, not per event
+            for event in pulled:
+                url, partstat = _url_and_partstat(event.text, self._address)
+                self._state.record_pulled(self._mailbox, event.uid, exchange_url=url,
+                                          sequence=event.sequence, partstat=partstat)
+                self._state.clear_pull_problem(self._mailbox, event.uid)
 
     def removed(self, uid: str) -> None:
         self._state.forget_pulled(self._mailbox, uid)
