@@ -269,3 +269,24 @@ def test_one_mailboxs_failure_is_logged_and_the_others_are_pulled(
                               str(bridge.config.state_dir)).stdout)
     pulls = {m["mailbox"]: m["pull"] for m in document["mailboxes"]}
     assert pulls["ghost"]["error"] and pulls["alice"]["error"] is None
+
+
+def test_alice_accepts_in_her_client_and_bob_gets_exactly_one_reply(bridge: Bridge) -> None:
+    calendar = bridge.calendar("alice")
+    with as_bob(bridge) as bob:
+        _, uid = send_meeting(bob, bridge.service.sim_url or "", "bob", "accepted",
+                              subject="Roadmap", to="alice@example.com")
+    pull(bridge)
+    (event,) = [e for e in calendar.events() if str(e.icalendar_component["UID"]) == uid]
+    text = event.data.replace("PARTSTAT=NEEDS-ACTION", "PARTSTAT=ACCEPTED")
+    event.data = text
+    event.save()
+    bridge.sync(full=False)
+    for _ in range(2):  # the pull after the answer, and the next passes, send nothing more
+        pull(bridge)
+        bridge.sync()
+    assert [i["urn:schemas:httpmail:subject"] for i in bridge.exchange.inbox(
+        "bob", "IPM.Schedule.Meeting.Resp.Pos")] == ["Accepted: Roadmap"]
+    row = state(bridge).pulled("alice", uid)
+    assert row is not None and row.partstat == "ACCEPTED"
+    assert partstat_of(alice_event(bridge, uid), "alice@example.com") == "ACCEPTED"  # type: ignore[arg-type]
