@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import icalendar
@@ -45,6 +45,7 @@ class WriteOutcome:
     uid: str
     outcome: str  # created | updated | unchanged | refused | deleted | absent
     reason: str = ""
+    kept_answer: bool = False  # the user's answer not yet sent was kept over Exchange's
 
 
 class PulledCalendar:
@@ -82,8 +83,16 @@ class PulledCalendar:
                     return str(item.serialize())
         return None
 
-    def upsert(self, events: Iterable[mapping.Pulled], *, address: str) -> list[WriteOutcome]:
-        """Create or replace each pulled event by UID; `address` is the user's own e-mail."""
+    def upsert(self, events: Iterable[mapping.Pulled], *, address: str,
+               exchange_answers: Mapping[str, str | None] | None = None) -> list[WriteOutcome]:
+        """Create or replace each pulled event by UID; `address` is the user's own e-mail.
+
+        `exchange_answers` maps a UID to the user's answer as Exchange holds it (the `pulled`
+        row). When the stored event shows another answer, the user gave it in their client and
+        it is not sent yet: a new version that does not reset the answer (an organizer's update
+        that keeps the time) keeps the user's answer, decided under the collection's write lock
+        so no client save can fall between the read and the write, and the outcome says so
+        (`kept_answer`: the row keeps Exchange's answer, and the engine sends the user's)."""
         outcomes: list[WriteOutcome] = []
         with self._storage.acquire_lock("w", self.user), radicale_plugin.bridge_write(), \
                 radicale_plugin.bulk_upload():
@@ -99,6 +108,10 @@ class PulledCalendar:
                     if not verdict.write:
                         outcomes.append(WriteOutcome(pulled.uid, "refused", verdict.reason))
                         continue
+                    pulled, kept = _keep_unsent_answer(pulled, old_text, address,
+                                                       (exchange_answers or {}), pulled.uid)
+                else:
+                    kept = False
                 zone_registry.new_request()  # one event's zones never reach another's
                 try:
                     new_item = radicale_item.Item(collection_path=collection.path,
@@ -109,13 +122,14 @@ class PulledCalendar:
                                                  f"Radicale refused it ({type(error).__name__})"))
                     continue
                 if old is not None and old.serialize() == new_item.serialize():
-                    outcomes.append(WriteOutcome(pulled.uid, "unchanged"))
+                    outcomes.append(WriteOutcome(pulled.uid, "unchanged", kept_answer=kept))
                     continue
                 href = old.href if old is not None and old.href else _href_for(pulled.uid)
                 collection.upload(href, new_item)
                 by_uid[pulled.uid] = new_item
                 outcomes.append(WriteOutcome(pulled.uid,
-                                             "updated" if old is not None else "created"))
+                                             "updated" if old is not None else "created",
+                                             kept_answer=kept))
         return outcomes
 
     def record_reply(self, uid: str, text: str, *, address: str) -> WriteOutcome:
@@ -158,6 +172,24 @@ class PulledCalendar:
                 collection.delete(item.href)
                 return WriteOutcome(uid, "deleted")
         return WriteOutcome(uid, "absent")
+
+
+def _keep_unsent_answer(pulled: mapping.Pulled, old_text: str, address: str,
+                        exchange_answers: Mapping[str, str | None], uid: str
+                        ) -> tuple[mapping.Pulled, bool]:
+    """See `PulledCalendar.upsert`: (the event to write, whether the user's answer was kept)."""
+    if uid not in exchange_answers or pulled.answer_reset:
+        return pulled, False
+    held = exchange_answers[uid]
+    shown = mapping.own_partstat(old_text, address)
+    if held is None or shown is None or shown == held:
+        return pulled, False  # nothing unsent
+    arriving = mapping.own_partstat(pulled.text, address)
+    if arriving not in (held, shown):
+        return pulled, False  # Exchange holds a third answer (given in OWA): Exchange's wins
+    if arriving == shown:
+        return pulled, True
+    return mapping.with_partstat(pulled, address, shown), True
 
 
 def _href_for(uid: str) -> str:

@@ -61,9 +61,14 @@ class PullMemory:
     def save(self, folder: Folder, tag: str | None) -> None:
         """The folder was handled: remember its tag and its items."""
 
-    def taken(self, pulled: list[mapping.Pulled]) -> None:
+    def answers(self, uids: list[str]) -> dict[str, str | None]:
+        """The user's answer as Exchange holds it, for the UIDs it knows (`pulled` rows)."""
+        return {}
+
+    def taken(self, pulled: list[mapping.Pulled], unsent: frozenset[str] = frozenset()) -> None:
         """These events are in the user's calendar as written (created, updated or
-        unchanged); one call per write batch."""
+        unchanged); one call per write batch. For the UIDs in `unsent` the event shows the
+        user's answer that Exchange has not received yet: what Exchange holds is unchanged."""
 
     def removed(self, uid: str) -> None:
         """The pulled event `uid` is no longer in the user's calendar."""
@@ -148,14 +153,19 @@ def _calendar(mailbox: Mailbox, target: PulledCalendar, memory: PullMemory,
 def _write(target: PulledCalendar, memory: PullMemory, address: str,
            batch: list[mapping.Pulled], result: PassResult) -> None:
     taken: list[mapping.Pulled] = []
-    for pulled, outcome in zip(batch, target.upsert(batch, address=address), strict=True):
+    unsent: set[str] = set()
+    outcomes = target.upsert(batch, address=address,
+                             exchange_answers=memory.answers([p.uid for p in batch]))
+    for pulled, outcome in zip(batch, outcomes, strict=True):
         if outcome.outcome in ("created", "updated"):
             result.written += 1
         if outcome.outcome in ("created", "updated", "unchanged"):
             taken.append(pulled)
+            if outcome.kept_answer:
+                unsent.add(pulled.uid)
         elif outcome.outcome == "refused":
             _problem(result, memory, outcome.uid, outcome.reason)
-    memory.taken(taken)
+    memory.taken(taken, frozenset(unsent))
     for pulled in batch:
         for note in pulled.notes:
             _problem(result, memory, pulled.uid, note)

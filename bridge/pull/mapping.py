@@ -31,7 +31,7 @@ import email.parser
 import email.policy
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.message import Message
 
 import icalendar
@@ -54,7 +54,9 @@ __all__ = [
     "cancellation",
     "invitation",
     "is_pulled",
+    "own_partstat",
     "parse_calendar",
+    "with_partstat",
 ]
 
 ORIGIN = "X-CALBRIDGE-ORIGIN"
@@ -89,6 +91,7 @@ class Pulled:
     sequence: int
     text: str
     notes: tuple[str, ...] = field(default=())  # what was trimmed, for the log and `status`
+    answer_reset: bool = False  # an organizer's update that moved the meeting: answer anew
 
 
 @dataclass(frozen=True)
@@ -181,6 +184,7 @@ def invitation(ics: str, *, exchange_url: str, user: str, previous: str | None =
     before_calendar = parse_calendar(previous) if previous else None
     old = _events_by_rid(before_calendar) if before_calendar is not None else {}
     notes: list[str] = []
+    reset = False
     for event in calendar.walk("VEVENT"):
         notes += _trim_attendees(event, user)
         before = old.get(_rid(event))
@@ -190,6 +194,8 @@ def invitation(ics: str, *, exchange_url: str, user: str, previous: str | None =
         answer = "NEEDS-ACTION"
         if before is not None and not _rescheduled(before, event):
             answer = _partstat(before, user) or "NEEDS-ACTION"
+        elif before is not None:
+            reset = True
         _set_partstat(event, user, answer)
     if before_calendar is not None and None in old and _rid_is_single(calendar):
         (override,) = calendar.walk("VEVENT")
@@ -198,7 +204,28 @@ def invitation(ics: str, *, exchange_url: str, user: str, previous: str | None =
             if not (c.name == "VEVENT" and _rid(c) == _rid(override))]
         before_calendar.add_component(override)
         calendar = before_calendar
-    return _finish(calendar, exchange_url, "IPM.Schedule.Meeting.Request", notes)
+    pulled = _finish(calendar, exchange_url, "IPM.Schedule.Meeting.Request", notes)
+    return replace(pulled, answer_reset=reset)
+
+
+def with_partstat(pulled: Pulled, user: str, partstat: str) -> Pulled:
+    """`pulled` with the user's PARTSTAT set to `partstat` wherever the user is an attendee
+    (an answer the user gave in CalDAV that Exchange has not received yet is kept)."""
+    calendar = parse_calendar(pulled.text)
+    for event in calendar.walk("VEVENT"):
+        if _attendee(event, user) is not None:
+            _set_partstat(event, user, partstat)
+    return replace(pulled, text=calendar.to_ical().decode("utf-8"))
+
+
+def own_partstat(text: str, user: str) -> str | None:
+    """The user's PARTSTAT on the master VEVENT of a stored event (None: not an attendee)."""
+    try:
+        events = parse_calendar(text).walk("VEVENT")
+    except BadItem:
+        return None
+    master = next((e for e in events if e.get("RECURRENCE-ID") is None), events[0])
+    return _partstat(master, user)
 
 
 def cancellation(previous: str, ics: str, *, exchange_url: str) -> Pulled:

@@ -12,6 +12,9 @@ Rules kept here (design §4b, bridge/state/pull.py):
   user has none, e.g. an appointment they made in OWA), one transaction per write batch, right
   after the batch is stored: an organizer's update that resets the answer to NEEDS-ACTION
   resets the row in the same pass. A removed event loses its row (and its rooms' declines).
+  An answer the user gave in the client and the engine has not sent yet is not overwritten:
+  the event keeps it and the row keeps Exchange's (`PulledCalendar.upsert`), so the
+  difference the engine answers from survives an organizer's update that lands first.
 - **Problems** are noted per UID and cleared when that UID is taken later.
 - **A room's answer** to the user's meeting is kept for `status` when it is a decline: the
   attendee is a room when its line says ``CUTYPE=ROOM`` or its address is one of the configured
@@ -58,12 +61,19 @@ class StoredMemory(PullMemory):
             seen = {url: (etag, None) for url, etag in self.inbox.items()}
         self._state.save_pull_folder(self._mailbox, folder, tag, seen)
 
-    def taken(self, pulled: list[mapping.Pulled]) -> None:
+    def answers(self, uids: list[str]) -> dict[str, str | None]:
+        rows = (self._state.pulled(self._mailbox, uid) for uid in uids)
+        return {row.uid: row.partstat for row in rows if row is not None}
+
+    def taken(self, pulled: list[mapping.Pulled], unsent: frozenset[str] = frozenset()) -> None:
         if not pulled:
             return
         with self._state.transaction():  # one commit per write batch, not per event
             for event in pulled:
                 url, partstat = _url_and_partstat(event.text, self._address)
+                if event.uid in unsent:
+                    held = self._state.pulled(self._mailbox, event.uid)
+                    partstat = held.partstat if held is not None else partstat
                 self._state.record_pulled(self._mailbox, event.uid, exchange_url=url,
                                           sequence=event.sequence, partstat=partstat)
                 self._state.clear_pull_problem(self._mailbox, event.uid)

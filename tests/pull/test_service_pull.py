@@ -290,3 +290,31 @@ def test_alice_accepts_in_her_client_and_bob_gets_exactly_one_reply(bridge: Brid
     row = state(bridge).pulled("alice", uid)
     assert row is not None and row.partstat == "ACCEPTED"
     assert partstat_of(alice_event(bridge, uid), "alice@example.com") == "ACCEPTED"  # type: ignore[arg-type]
+
+
+def test_an_organizers_update_landing_before_alices_answer_is_sent_keeps_her_answer(
+        bridge: Bridge) -> None:
+    """The race: alice accepts in her client, and bob's update (same time, so no reset) is
+    pulled before the engine answers. Her answer is still sent, once, and still shown."""
+    calendar = bridge.calendar("alice")
+    with as_bob(bridge) as bob:
+        _, uid = send_meeting(bob, bridge.service.sim_url or "", "bob", "raced",
+                              subject="Roadmap", to="alice@example.com")
+    pull(bridge)
+    (event,) = [e for e in calendar.events() if str(e.icalendar_component["UID"]) == uid]
+    event.data = event.data.replace("PARTSTAT=NEEDS-ACTION", "PARTSTAT=ACCEPTED")
+    event.save()
+    send(bridge, uid, "relocated", REQUEST, 1, HTTP_START)  # same time: not a reschedule
+    pull(bridge)
+    shown = alice_event(bridge, uid)
+    assert partstat_of(shown, "alice@example.com") == "ACCEPTED"  # type: ignore[arg-type]
+    assert int(str(shown["SEQUENCE"])) == 1  # type: ignore[index]  # the update was taken
+    row = state(bridge).pulled("alice", uid)
+    assert row is not None and row.partstat == "NEEDS-ACTION"  # what Exchange still holds
+    bridge.sync(full=False)
+    for _ in range(2):
+        pull(bridge)
+        bridge.sync()
+    assert len(bridge.exchange.inbox("bob", "IPM.Schedule.Meeting.Resp.Pos")) == 1
+    row = state(bridge).pulled("alice", uid)
+    assert row is not None and row.partstat == "ACCEPTED"
