@@ -44,6 +44,17 @@ class Reply:
     text: str
     attendee: str
     partstat: str
+    based_on: str = ""  # the event `text` was built from (a newer one gets the reply again)
+    reply_ics: str = ""
+    message_class: str = ""
+
+    def again(self, current: str) -> str | None:
+        """The reply laid over `current`, the event as it is now; None: nothing to change."""
+        try:
+            outcome = mapping.apply_reply(current, self.reply_ics, self.message_class)
+        except (mapping.BadItem, mapping.NotInvited, mapping.Stale):
+            return None
+        return outcome.text if outcome.changed else None
 
 
 @dataclass(frozen=True)
@@ -78,12 +89,14 @@ def for_message(row: listing.Row, mime: bytes | Exception, *, user: str,
                 return Skip(row.uid, "response for a meeting that has already been deleted")
             if (_organizer(existing) or user).lower() != user.lower():
                 return Skip(row.uid, "response for a meeting the user does not organize")
-            outcome = mapping.apply_reply(existing, _text(mime), klass,
+            reply_ics = _text(mime)
+            outcome = mapping.apply_reply(existing, reply_ics, klass,
                                           sent_sequence=sent_sequence)
             if not outcome.changed:
                 return Skip(row.uid, f"{outcome.attendee} {outcome.partstat}: already recorded",
                             warning=False)
-            return Reply(row.uid, outcome.text, outcome.attendee, outcome.partstat)
+            return Reply(row.uid, outcome.text, outcome.attendee, outcome.partstat,
+                         based_on=existing, reply_ics=reply_ics, message_class=klass)
     except mapping.Stale as stale:
         return Skip(row.uid, f"out of date: {stale}", warning=False)
     except (mapping.BadItem, mapping.NotInvited, guards.TooLarge) as error:

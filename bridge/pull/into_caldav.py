@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import icalendar
@@ -132,21 +132,33 @@ class PulledCalendar:
                                              kept_answer=kept))
         return outcomes
 
-    def record_reply(self, uid: str, text: str, *, address: str) -> WriteOutcome:
+    def record_reply(self, uid: str, text: str, *, address: str, based_on: str | None = None,
+                     again: Callable[[str], str | None] | None = None) -> WriteOutcome:
         """Store the organizer's own event with an attendee's new PARTSTAT (`decide.Reply`).
 
         Only over an event with that UID that the user (`address`) organizes, made in CalDAV or
         pulled from OWA; never a new one: a reply changes what the organizer sees, it creates
         nothing. Written inside
         ``bridge_write()``, so the engine never reads it as the user's edit and sends no update.
+
+        `text` was built from `based_on`; when the event changed since (the user saved it in
+        their client meanwhile), the reply is laid again over what is stored now (`again`),
+        under the write lock, so the user's edit is never overwritten by an older copy.
         """
         with self._storage.acquire_lock("w", self.user), radicale_plugin.bridge_write():
             collection = self._collection()
             old = next((i for i in collection.get_all() if i.uid == uid and i.href), None)
             if old is None:
                 return WriteOutcome(uid, "absent", "the meeting is no longer in the calendar")
-            if (_organizer(str(old.serialize())) or address).lower() != address.lower():
+            current = str(old.serialize())
+            if (_organizer(current) or address).lower() != address.lower():
                 return WriteOutcome(uid, "refused", "not a meeting the user organizes")
+            if based_on is not None and current != based_on:
+                redone = again(current) if again is not None else None
+                if redone is None:
+                    return WriteOutcome(uid, "unchanged", "the event changed meanwhile and "
+                                                          "already shows the answer")
+                text = redone
             zone_registry.new_request()
             try:
                 new_item = radicale_item.Item(collection_path=collection.path,

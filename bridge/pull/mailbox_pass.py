@@ -196,9 +196,12 @@ def _inbox(mailbox: Mailbox, target: PulledCalendar, memory: PullMemory,
         if isinstance(outcome, decide.Skip):
             _problem(result, memory, outcome.uid, outcome.reason, warning=outcome.warning)
         elif isinstance(outcome, decide.Reply):
-            written = target.record_reply(outcome.uid, outcome.text, address=mailbox.address)
+            written = target.record_reply(outcome.uid, outcome.text, address=mailbox.address,
+                                          based_on=outcome.based_on, again=outcome.again)
             if written.outcome == "updated":
                 result.written += 1
+                memory.replied(outcome)
+            elif written.outcome == "unchanged":
                 memory.replied(outcome)
             else:
                 _problem(result, memory, outcome.uid, written.reason)

@@ -15,7 +15,7 @@ import icalendar
 import pytest
 
 import radicale_plugin
-from bridge.pull import mapping
+from bridge.pull import decide, listing, mapping
 from bridge.pull.into_caldav import PulledCalendar
 from bridge.service import radicale_configuration
 from tests.e2e.conftest import Bridge, _start
@@ -137,3 +137,37 @@ def test_a_rooms_decline_reaches_the_organizers_own_event_as_the_bridges_write(
     assert [str(a.params["PARTSTAT"]) for a in rooms] == ["DECLINED"]
     assert target.record_reply("gone", outcome.text,
                                address="alice@example.com").outcome == "absent"
+
+
+def test_a_reply_recorded_after_the_user_saved_meanwhile_keeps_the_users_edit(
+        bridge: Bridge) -> None:
+    """The reply was built from the event as it was; alice renamed it in her client before
+    the write. The stored event has her new summary and the room's answer."""
+    calendar = bridge.calendar("alice")
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//test//EN", "BEGIN:VEVENT",
+             "UID:booking-2", "DTSTAMP:20261201T100000Z", "DTSTART:20261210T140000Z",
+             "DTEND:20261210T150000Z", "SUMMARY:Booking", "ORGANIZER:mailto:alice@example.com",
+             "ATTENDEE;CUTYPE=ROOM:mailto:room-101@example.com", "END:VEVENT", "END:VCALENDAR"]
+    calendar.save_event("\r\n".join(lines) + "\r\n")
+    target = PulledCalendar(radicale_configuration(bridge.config, with_server=False), "alice")
+    reply_ics = "\r\n".join([*lines[:9], "METHOD:REPLY",
+                             "ATTENDEE;PARTSTAT=DECLINED:mailto:room-101@example.com",
+                             *lines[11:]]) + "\r\n"
+    row = listing.Row("http://exchange/Inbox/r.EML", "e1", "booking-2", 0,
+                      "IPM.Schedule.Meeting.Resp.Neg", {})
+    mime = ("Content-Type: text/calendar; method=REPLY\r\n\r\n" + reply_ics).encode()
+    outcome = decide.for_message(row, mime, user="alice@example.com",
+                                 existing=target.get("booking-2"))
+    assert isinstance(outcome, decide.Reply)
+    (stored,) = calendar.events()
+    stored.data = stored.data.replace("SUMMARY:Booking", "SUMMARY:Booking (moved room)")
+    stored.save()  # alice's save lands between the read and the write
+    written = target.record_reply(outcome.uid, outcome.text, address="alice@example.com",
+                                  based_on=outcome.based_on, again=outcome.again)
+    assert written.outcome == "updated"
+    (event,) = calendar.events()
+    component = event.icalendar_component
+    assert str(component["SUMMARY"]) == "Booking (moved room)"
+    found = component["ATTENDEE"]
+    rooms = [a for a in (found if isinstance(found, list) else [found]) if "room-101" in str(a)]
+    assert [str(a.params["PARTSTAT"]) for a in rooms] == ["DECLINED"]
