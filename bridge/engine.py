@@ -127,6 +127,9 @@ class Engine:
         self._user_locks = {u.name: threading.Lock() for u in config.users}
         self._users_lock = threading.Lock()  # serializes `add_user`
         self._lock_dir = config.state_dir / "locks"
+        # Set by the service to its pull job's `before_push` (bridge.pull.job): runs inside
+        # the mailbox lock before a pass changes or removes meetings already on Exchange.
+        self.before_push: Callable[[UserConfig], None] | None = None
         self.answering = Answering(
             state, calendars.configuration if isinstance(calendars, CalendarStore) else None,
             clock=self._clock, settle=self._settle, hook=step_hook)
@@ -318,6 +321,11 @@ class Engine:
             # A removal is judged against the whole mailbox (mass-cancellation guard, grace).
             rows, snapshots = self._read_all(user, "removal")
             actions = self._plan(user, snapshots, rows, allow_mass_cancel, now)
+        if not dry_run and self.before_push is not None and any(
+            isinstance(a, plan.Update | plan.Cancel | plan.Delete) and a.uid not in blocked
+            for a in actions
+        ):
+            self.before_push(user)  # settle OWA edits first (bridge.pull.job.before_push)
         by_uid = {s.uid: s for s in snapshots if not s.gone}
         held = False
         deferred: dict[str, datetime] = {}

@@ -228,6 +228,7 @@ class Service:
             self._stack.callback(self.engine.close)
             self.puller = PullJob(self.engine, radicale_configuration(config, with_server=False),
                                   config.default_calendar, stopping=self._stopped.is_set)
+            self.engine.before_push = self.puller.before_push
         self._start_directory(configuration)
         self._restore_provisioned()
         self._start_radicale(configuration)

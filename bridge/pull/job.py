@@ -13,6 +13,10 @@ Rules kept here:
 - **Never beside a push pass of the same mailbox**: the pass runs under the engine's mailbox
   lock, as `own_items` requires (Exchange-side edits of pushed events are settled there); a
   push pass of that mailbox waits for the pull, and the pull for it.
+- **Before a push changes what Exchange holds** (`before_push`, the engine's hook, inside its
+  mailbox lock): a pull pass of that mailbox runs first, so the conflict rule sees an OWA edit
+  before the push's PROPPATCH could overwrite it. It costs one request when nothing moved, and
+  only passes that update, cancel or delete a pushed meeting pay it.
 - **One mailbox's failure stops only that mailbox**: logged in one line (a bug with its
   traceback, `bridge.failures.log_failure`) and kept as its last pass's error for `status`.
 - **Progress in the log**: a line per mailbox whose pass changed something (listing pages log
@@ -132,6 +136,31 @@ class PullJob:
                         user.name, result.written, result.removed, len(result.problems),
                         result.requests)
         return result
+
+    def before_push(self, user: UserConfig) -> None:
+        """Run by the engine inside its mailbox lock, before a push pass changes or removes
+        meetings already on Exchange: a pull pass first (one request when nothing moved), so
+        an OWA edit made since the last pull is settled by the conflict rule (and kept in
+        `conflicts` when it loses) instead of being overwritten unseen by the push's
+        PROPPATCH. A failure here is logged and the push goes on, as it did before."""
+        if self._stopping():
+            return
+        engine = self._engine
+        state = engine.state
+        try:
+            mailbox = engine.mailbox_for(user)
+            memory = StoredMemory(state, user.mailbox, mailbox.address,
+                                  rooms=engine.config.gal_rooms)
+            own = OwnItems(state, self._configuration, user=user.name, mailbox=user.mailbox,
+                           address=mailbox.address, default_tz=engine.config.timezone)
+            result = pull_mailbox(mailbox, self._target(user.name), memory, own)
+            state.note_pull_pass(user.mailbox)
+        except Exception as error:  # the push must not depend on the pull working
+            log_failure(f"pull of {user.name} before its push", error)
+            return
+        if result.written or result.removed or result.problems:
+            logger.info("pull of %s before its push: %d written, %d removed, %d problem(s)",
+                        user.name, result.written, result.removed, len(result.problems))
 
     def _lock(self, mailbox: str) -> threading.Lock:
         with self._guard:

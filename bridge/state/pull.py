@@ -19,7 +19,8 @@ Rules kept here:
   why it failed), and the rooms that declined a booking of the user's meeting
   (`note_room_answer`; a later acceptance by the same room clears it).
 - **The losing side of a conflict is kept whole** (`conflicts.losing_text`: the iCalendar text
-  that was not applied), so a person can recover it; rows are never rewritten.
+  that was not applied), so a person can recover it; rows are never rewritten, and the same
+  losing version is kept once however many passes see it.
 """
 
 from __future__ import annotations
@@ -174,6 +175,18 @@ class StatePartPull(StateBase):
 
     def record_conflict(self, mailbox: str, uid: str, *, kept: Literal["caldav", "exchange"],
                         losing_text: str, reason: str, now: datetime | None = None) -> int:
+        """Keep the losing version; the same version lost again (a second pass saw the same
+        conflict before the push settled it) is kept once: its first row's id is returned."""
+        with self.transaction():
+            same = self._select(
+                "SELECT id FROM conflicts WHERE mailbox = ? AND uid = ? AND kept = ? AND "
+                "losing_text = ? ORDER BY id DESC LIMIT 1", (mailbox, uid, kept, losing_text))
+            if same:
+                return int(same[0]["id"])
+            return self._insert_conflict(mailbox, uid, kept, losing_text, reason, now)
+
+    def _insert_conflict(self, mailbox: str, uid: str, kept: str, losing_text: str,
+                         reason: str, now: datetime | None) -> int:
         cursor = self._execute(
             "INSERT INTO conflicts (mailbox, uid, kept, losing_text, reason, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?)",

@@ -196,3 +196,29 @@ def test_edited_in_owa_deleted_in_caldav_the_deletion_wins(bridge: Bridge) -> No
     bridge.sync()
     assert len(bridge.exchange.inbox("bob", CANCELED)) == 1
     assert bridge.exchange.calendar("alice") == []
+
+
+def test_a_push_that_comes_before_the_pull_still_keeps_the_owa_edit_it_overrides(
+        bridge: Bridge) -> None:
+    """Both sides changed and the push pass runs first (alice's save wakes it at once, the
+    scheduled pull is up to a minute away): the pass pulls first, so the OWA version is kept
+    in `conflicts`, not overwritten unseen; the CalDAV version is sent once."""
+    pull = Pull(bridge)
+    url = pushed(bridge, pull)
+    owa_move(bridge, url, T16, T16.replace(hour=17))
+    event = alice_event(bridge)
+    component = event.icalendar_component  # type: ignore[attr-defined]
+    component.pop("DTSTART")
+    component.pop("DTEND")
+    component.add("DTSTART", T09)
+    component.add("DTEND", T09.replace(hour=10))
+    event.save()  # type: ignore[attr-defined]
+
+    bridge.sync()  # no pull in between
+    (conflict,) = pull.state.conflicts()
+    assert (conflict.uid, conflict.kept) == ("planning-1", "caldav")
+    assert "DTSTART:20261210T160000Z" in conflict.losing_text
+    requests_to_bob = bridge.exchange.inbox("bob", REQUEST)
+    assert sorted(r["urn:schemas:calendar:dtstart"] for r in requests_to_bob) == [T14, T09]  # type: ignore[type-var]
+    (appointment,) = bridge.exchange.calendar("alice")
+    assert appointment["urn:schemas:calendar:dtstart"] == T09
