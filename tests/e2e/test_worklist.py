@@ -172,7 +172,9 @@ def test_a_pass_that_fails_as_a_whole_keeps_its_rows(bridge: Bridge) -> None:
         db.execute("UPDATE items SET snapshot = ? WHERE uid = 'work-1'", (kept,))
     bridge.sync(full=False)
     assert len(_requests_for(bridge, "work-1")) == 2
-    assert _pending(bridge) == []
+    # The pass pulled before its update (engine.before_push) and wrote the attendees'
+    # answers into the event: the bridge's own rows wait for the next pass's work list.
+    assert [p for p in _pending(bridge) if not p[2].startswith("bridge-")] == []
 
 
 def test_a_paused_mailbox_is_visited_by_the_next_pass_and_resumes(bridge: Bridge) -> None:
