@@ -42,6 +42,9 @@ CANCEL_TIMEOUT_S = 30.0
 # create+invite was 3 (draft PROPPATCH + MOVE) before issue 9: now the request is one PROPPATCH
 # of the submission URI
 TARGETS = {"create+invite": 2, "update (sendappt)": 2, "cancel": 3}
+# The engine reads each pushed meeting once before changing or removing it (issue 10: an OWA
+# edit is settled by the conflict rule, never overwritten unseen; bridge/pull/job.before_push).
+ENGINE_TARGETS = {**TARGETS, "update (sendappt)": 3, "cancel": 4}
 START = datetime(2027, 3, 1, 9, tzinfo=UTC)
 
 
@@ -88,7 +91,7 @@ class _Counter:
             f"{name}: {e.method} {e.path} -> {e.status}" for e in entries if e.status >= 400
         )
 
-    def rows(self, with_target: bool) -> list[list[object]]:
+    def rows(self, with_target: bool, targets: dict[str, int] = TARGETS) -> list[list[object]]:
         rows: list[list[object]] = []
         for name, counts in self.counts.items():
             shape = self.shapes[name].most_common(1)[0][0]
@@ -96,7 +99,7 @@ class _Counter:
             times = sorted(self.times[name])
             row.append(times[len(times) // 2])
             if with_target:
-                target = TARGETS.get(name)
+                target = targets.get(name)
                 row.append("-" if target is None else f"<= {target}")
                 row.append("-" if target is None else ("ok" if max(counts) <= target else "OVER"))
             row.append(shape)
@@ -180,7 +183,7 @@ def engine_level(repeat: int) -> tuple[list[list[object]], list[str], int]:
             counter.measure("plain appointment create", passes)
         counter.measure("idle pass (nothing changed)", passes)
         http.close()
-    return counter.rows(with_target=True), counter.errors, setup
+    return counter.rows(with_target=True, targets=ENGINE_TARGETS), counter.errors, setup
 
 
 def _cancel_until_delivered(engine: object, inbox: InboxWatch, uid: str) -> None:

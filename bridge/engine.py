@@ -129,7 +129,7 @@ class Engine:
         self._lock_dir = config.state_dir / "locks"
         # Set by the service to its pull job's `before_push` (bridge.pull.job): runs inside
         # the mailbox lock before a pass changes or removes meetings already on Exchange.
-        self.before_push: Callable[[UserConfig], None] | None = None
+        self.before_push: Callable[[UserConfig, list[str]], None] | None = None
         self.answering = Answering(
             state, calendars.configuration if isinstance(calendars, CalendarStore) else None,
             clock=self._clock, settle=self._settle, hook=step_hook)
@@ -321,11 +321,10 @@ class Engine:
             # A removal is judged against the whole mailbox (mass-cancellation guard, grace).
             rows, snapshots = self._read_all(user, "removal")
             actions = self._plan(user, snapshots, rows, allow_mass_cancel, now)
-        if not dry_run and self.before_push is not None and any(
-            isinstance(a, plan.Update | plan.Cancel | plan.Delete) and a.uid not in blocked
-            for a in actions
-        ):
-            self.before_push(user)  # settle OWA edits first (bridge.pull.job.before_push)
+        changing = [a.uid for a in actions if isinstance(a, plan.Update | plan.Cancel | plan.Delete)
+                    and a.uid not in blocked]
+        if not dry_run and self.before_push is not None and changing:
+            self.before_push(user, changing)  # settle OWA edits first (bridge.pull.job)
         by_uid = {s.uid: s for s in snapshots if not s.gone}
         held = False
         deferred: dict[str, datetime] = {}
