@@ -55,11 +55,13 @@ class Answering:
 
     def __init__(self, state: State, configuration: radicale_config.Configuration | None, *,
                  clock: Callable[[], datetime], settle: timedelta,
-                 hook: StepHook | None = None) -> None:
+                 hook: StepHook | None = None, calendar: str = "calendar") -> None:
         """`configuration`: the Radicale storage the pull writes (None: there is none, so
-        there is nothing pulled to answer)."""
+        there is nothing pulled to answer); `calendar`: the collection the pull writes into
+        (``caldav.default_calendar``), where a declined invitation is removed."""
         self.state, self.clock, self.settle, self.hook = state, clock, settle, hook
         self._configuration = configuration
+        self._calendar_name = calendar or "calendar"
         self._calendars: dict[str, PulledCalendar] = {}
         self._settled: dict[str, set[FileKey]] = {}
         self._lock = threading.Lock()
@@ -70,7 +72,8 @@ class Answering:
         with self._lock:
             calendar = self._calendars.get(user.name)
             if calendar is None:
-                calendar = PulledCalendar(self._configuration, user.name)
+                calendar = PulledCalendar(self._configuration, user.name,
+                                          self._calendar_name)
                 self._calendars[user.name] = calendar
             return calendar
 
@@ -130,6 +133,8 @@ class Answering:
         if found is None:
             return True  # not an invitation to the user, or unreadable: nothing to answer
         uid, partstat = found
+        if answers.cancelled(event.text or ""):
+            return True  # the organizer withdrew it: there is nothing left to answer
         row = self.state.pulled(user.mailbox, uid)
         if row is None or uid in blocked:
             return False  # not recorded yet (sends nothing), or its last answer is unsettled

@@ -132,7 +132,8 @@ class Engine:
         self.before_push: Callable[[UserConfig, list[str]], None] | None = None
         self.answering = Answering(
             state, calendars.configuration if isinstance(calendars, CalendarStore) else None,
-            clock=self._clock, settle=self._settle, hook=step_hook)
+            clock=self._clock, settle=self._settle, hook=step_hook,
+            calendar=config.default_calendar)
 
     def close(self) -> None:
         self.tokens.close()  # reopened if a pass still running needs it

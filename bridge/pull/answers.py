@@ -37,6 +37,7 @@ __all__ = [
     "Decision",
     "Recovery",
     "answer_key",
+    "cancelled",
     "decide",
     "own_partstat",
     "recover",
@@ -134,3 +135,14 @@ def own_partstat(text: str, address: str) -> tuple[str, str] | None:
         if value.lower().removeprefix("mailto:") == address.lower() and uid:
             return uid, str(attendee.params.get("PARTSTAT") or "NEEDS-ACTION").upper()
     return None
+
+
+def cancelled(text: str) -> bool:
+    """Is the stored event's master VEVENT cancelled (the organizer withdrew the meeting)?"""
+    try:
+        events = icalendar.Calendar.from_ical(text).walk("VEVENT")
+    except Exception:  # icalendar raises many unrelated types: unreadable is not cancelled
+        return False
+    master = next((e for e in events if e.get("RECURRENCE-ID") is None),
+                  events[0] if events else None)
+    return master is not None and str(master.get("STATUS") or "").upper() == "CANCELLED"

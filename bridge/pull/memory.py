@@ -71,11 +71,16 @@ class StoredMemory(PullMemory):
         with self._state.transaction():  # one commit per write batch, not per event
             for event in pulled:
                 url, partstat = _url_and_partstat(event.text, self._address)
-                if event.uid in unsent:
-                    held = self._state.pulled(self._mailbox, event.uid)
-                    partstat = held.partstat if held is not None else partstat
+                sequence = event.sequence
+                held = self._state.pulled(self._mailbox, event.uid) if event.uid in unsent \
+                    else None
+                if held is not None:
+                    # The unsent answer is about the version the row names: the row keeps it
+                    # whole (answer and SEQUENCE), so the answer, once sent or found sent on
+                    # recovery, is recorded against it (`State.answered` matches the SEQUENCE).
+                    partstat, sequence = held.partstat, held.sequence
                 self._state.record_pulled(self._mailbox, event.uid, exchange_url=url,
-                                          sequence=event.sequence, partstat=partstat)
+                                          sequence=sequence, partstat=partstat)
                 self._state.clear_pull_problem(self._mailbox, event.uid)
 
     def removed(self, uid: str) -> None:

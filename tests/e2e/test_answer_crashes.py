@@ -6,12 +6,23 @@ step table; the expected reply comes from what alice did in her client."""
 from __future__ import annotations
 
 import pytest
+import requests
 
 from bridge.engine import Crash
 from bridge.operations import ANSWER
-from tests.e2e.answering import REPLIES, alice_has, answer_in_client, invite_alice, replies_at_bob
+from tests.e2e.answering import (
+    ALICE,
+    REPLIES,
+    alice_has,
+    answer_in_client,
+    invite_alice,
+    replies_at_bob,
+)
 from tests.e2e.conftest import Bridge
 from tests.e2e.test_exactly_once import crashing_engine
+from tests.pull.test_end_to_end import send
+from tests.sim.davclient import login_fba
+from tests.sim.test_transport import HTTP_START, send_meeting
 
 # The user's change that makes the engine run each step (a step never reached fails: the
 # crash hook must fire).
@@ -88,3 +99,53 @@ def test_answer_lost_after_exchange_acted(bridge_with, step: str, partstat: str,
     bridge.sim.faults.clear()
     bridge.sync_later()
     check(bridge, uid, partstat)
+
+
+def test_an_accept_lost_then_an_organizers_update_pulled_still_means_one_reply(
+        bridge_with) -> None:  # type: ignore[no-untyped-def]
+    """The accept reached Exchange but its answer was lost; before the retry, bob's update
+    (same time: the answer is kept) is pulled by the service's pull. Recovery finds the reply
+    in Sent Items and records it against the version the row names: bob has one Resp.Pos."""
+    bridge: Bridge = bridge_with(timeout=TIMEOUT)
+    bridge.calendar("alice")
+    with requests.Session() as bob:
+        assert bridge.service.sim_url is not None
+        login_fba(bob, bridge.service.sim_url, "bob", "demo")
+        _, uid = send_meeting(bob, bridge.service.sim_url, "bob", "lost-then-updated",
+                              subject="Roadmap", to=ALICE)
+    assert bridge.service.pull_now() is not None
+    answer_in_client(bridge, uid, "ACCEPTED")
+    bridge.sim.faults.add(REQUESTS["answer_sent"], drop=True, after=True, count=1)
+    bridge.sync(full=False)
+    bridge.sim.faults.clear()
+    assert replies_at_bob(bridge, uid) == [REPLIES["ACCEPTED"]]  # carried out, answer lost
+    send(bridge, uid, "updated", "IPM.Schedule.Meeting.Request", 1, HTTP_START)
+    assert bridge.service.pull_now() is not None
+    bridge.sync_later()
+    bridge.sync()
+    assert bridge.service.pull_now() is not None
+    bridge.sync()
+    assert replies_at_bob(bridge, uid) == [REPLIES["ACCEPTED"]]
+    engine = bridge.service.engine
+    assert engine is not None
+    row = engine.state.pulled("alice", uid)
+    assert row is not None and row.partstat == "ACCEPTED"
+
+
+def test_a_cancelled_invitation_is_never_answered(bridge_with) -> None:  # type: ignore[no-untyped-def]
+    bridge: Bridge = bridge_with(timeout=TIMEOUT)
+    bridge.calendar("alice")
+    with requests.Session() as bob:
+        assert bridge.service.sim_url is not None
+        login_fba(bob, bridge.service.sim_url, "bob", "demo")
+        _, uid = send_meeting(bob, bridge.service.sim_url, "bob", "withdrawn",
+                              subject="Roadmap", to=ALICE)
+    assert bridge.service.pull_now() is not None
+    send(bridge, uid, "withdrawn-cancel", "IPM.Schedule.Meeting.Canceled", 1, HTTP_START)
+    assert bridge.service.pull_now() is not None
+    event = bridge.calendar("alice").event_by_uid(uid)
+    assert str(event.icalendar_component["STATUS"]) == "CANCELLED"
+    answer_in_client(bridge, uid, "ACCEPTED")
+    bridge.sync()
+    bridge.sync_later()
+    assert replies_at_bob(bridge, uid) == []
