@@ -105,7 +105,8 @@ class Engine:
         self.state = state
         self.calendars = calendars
         self._work: dict[str, worklist.UserWork] = {}  # this pass: user -> what to read
-        self.snapshots = SnapshotReader(_WorkListSource(calendars, self._work), config.timezone)
+        self.snapshots = SnapshotReader(_WorkListSource(calendars, self._work), config.timezone,
+                                        pulled_uid=self._is_pulled)
         self.tokens = CollectionTokens(state.path)
         self._clock: Clock = clock or (lambda: datetime.now(UTC))
         # Test seam (bridge.journal.StepHook) around every side effect.
@@ -134,6 +135,11 @@ class Engine:
             state, calendars.configuration if isinstance(calendars, CalendarStore) else None,
             clock=self._clock, settle=self._settle, hook=step_hook,
             calendar=config.default_calendar)
+
+    def _is_pulled(self, user: str, uid: str) -> bool:
+        """Is `uid` an event the pull wrote for `user` (see `SnapshotReader`)?"""
+        mailbox = next((u.mailbox for u in self.config.users if u.name == user), None)
+        return mailbox is not None and self.state.pulled(mailbox, uid) is not None
 
     def close(self) -> None:
         self.tokens.close()  # reopened if a pass still running needs it

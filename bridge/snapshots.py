@@ -15,7 +15,7 @@ Rules kept here (design §1, "a pass costs what changed"; issue 8 item 1):
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from bridge import ical
@@ -50,9 +50,14 @@ VerdictKey = tuple[str, str, str]  # (collection, href, etag)
 class SnapshotReader:
     """Reads each user's events into `Snapshot`s (one reader per engine, thread-safe)."""
 
-    def __init__(self, calendars: CalendarSource, default_tz: str) -> None:
+    def __init__(self, calendars: CalendarSource, default_tz: str,
+                 pulled_uid: Callable[[str, str], bool] | None = None) -> None:
+        """`pulled_uid(user, uid)`: does the pull know `uid` as Exchange's event of `user`
+        (a `pulled` row)? A client that re-saves a pulled event without its X- marker must
+        not make the push take it for the user's own meeting and invite everyone again."""
         self.calendars = calendars
         self.default_tz = default_tz
+        self._pulled_uid = pulled_uid
         self._verdicts: dict[str, dict[VerdictKey, Snapshot]] = {}
         self._pulled: dict[str, list[Event]] = {}  # user -> the pull's events the read met
         self._lock = threading.Lock()
@@ -100,6 +105,10 @@ class SnapshotReader:
             snap = verdicts.get(key) if key is not None else None
             if snap is None:
                 snap = self._parse(event.text, event.collection, event.href, event.etag)
+            if ((event.collection, event.href) not in located and self._pulled_uid is not None
+                    and self._pulled_uid(user, snap.uid)):
+                pulled.append(event)  # the pull's event, its marker dropped by a client
+                continue
             if key is not None and (snap.error is not None or snap.skipped is not None):
                 kept[key] = snap
             snapshots.append(snap)

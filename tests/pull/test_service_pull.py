@@ -14,6 +14,7 @@ from pathlib import Path
 
 import icalendar
 import pytest
+import requests
 
 from bench.pull_initial import seed
 from bridge.config import UserConfig, load_config
@@ -31,6 +32,7 @@ from tests.e2e.conftest import (
 )
 from tests.e2e.processes import cli
 from tests.pull.test_end_to_end import alice_event, as_bob, send
+from tests.sim.davclient import login_fba
 from tests.sim.test_transport import HTTP_START, send_meeting
 
 
@@ -318,3 +320,25 @@ def test_an_organizers_update_landing_before_alices_answer_is_sent_keeps_her_ans
     assert len(bridge.exchange.inbox("bob", "IPM.Schedule.Meeting.Resp.Pos")) == 1
     row = state(bridge).pulled("alice", uid)
     assert row is not None and row.partstat == "ACCEPTED"
+
+
+def test_a_client_that_drops_the_marker_of_a_pulled_meeting_sends_nothing(
+        bridge: Bridge) -> None:
+    """alice made a meeting with bob in OWA; it is pulled into her calendar. Her client saves
+    it back without calbridge's X- properties: the push must not take it for a new meeting of
+    hers and invite bob a second time (the `pulled` row says whose it is)."""
+    calendar = bridge.calendar("alice")
+    with requests.Session() as alice:
+        login_fba(alice, bridge.service.sim_url or "", "alice", "demo")
+        _, uid = send_meeting(alice, bridge.service.sim_url or "", "alice", "owa-made",
+                              subject="Made in OWA", to="bob@example.com")
+    assert len(bridge.exchange.inbox("bob", REQUEST)) == 1
+    pull(bridge)
+    (event,) = [e for e in calendar.events() if str(e.icalendar_component["UID"]) == uid]
+    event.data = "\r\n".join(line for line in event.data.replace("\r\n ", "").splitlines()
+                             if not line.startswith("X-CALBRIDGE-")) + "\r\n"
+    event.save()
+    assert "X-CALBRIDGE-ORIGIN" not in calendar.event_by_uid(uid).data
+    bridge.sync(full=False)
+    bridge.sync()
+    assert len(bridge.exchange.inbox("bob", REQUEST)) == 1
