@@ -24,6 +24,8 @@ import requests
 from radicale import config as radicale_config
 from radicale import server as radicale_server
 
+from tests.ports import free_port
+
 __all__ = ["start_radicale"]
 
 _START_ATTEMPTS = 3
@@ -31,10 +33,7 @@ _READY_TIMEOUT_S = 10.0
 
 
 def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
+    return free_port()
 
 
 def _merge(base: dict[str, dict[str, Any]],

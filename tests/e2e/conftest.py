@@ -4,7 +4,6 @@ an administrator's WebDAV view of the Exchange mailboxes (tests/sim/davclient.py
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ from bridge.config import Config, load_config
 from bridge.engine import Engine
 from bridge.service import Service
 from exchange_sim.app import Simulator
+from tests.ports import free_port
 from tests.sim.davclient import items_in, login_fba
 
 MESSAGE_CLASS = "http://schemas.microsoft.com/exchange/outlookmessageclass"
@@ -48,11 +48,6 @@ CANCELED = "IPM.Schedule.Meeting.Canceled"
 ACCEPTED = "IPM.Schedule.Meeting.Resp.Pos"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def make_config(state_dir: Path, **changes: object) -> Config:
