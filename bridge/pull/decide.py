@@ -7,6 +7,8 @@ reason is logged in one line and shown in `status`. Nothing here sends, ever.
 | message            | calendar holds              | outcome                                      |
 |--------------------|-----------------------------|----------------------------------------------|
 | Request            | nothing / a pulled event    | Write (new, or update; Stale → Skip)         |
+| Request, Canceled  | a pulled event organized by | Skip: a stranger's message with the UID      |
+|                    | someone else                | (organizer: the iCalendar's, else the row's) |
 | Request            | the user's own event        | Skip: UID collision                          |
 | Request, bad MIME  | nothing / a pulled event    | Write from the row's properties, with a note |
 | Canceled           | a pulled event              | Write STATUS:CANCELLED (Stale → Skip)        |
@@ -83,6 +85,10 @@ def for_message(row: listing.Row, mime: bytes | Exception, *, user: str,
             if existing is None or not pulled_before:
                 return Skip(row.uid, "cancellation for a meeting not in the calendar (or the "
                                      "user's own event): nothing changed")
+            verdict = guards.same_organizer("cancellation", _organizer(existing),
+                                            _message_organizer(row, mime))
+            if not verdict.write:
+                return Skip(row.uid, verdict.reason)
             return Write(mapping.cancellation(existing, _text(mime), exchange_url=row.url))
         if klass.startswith(_RESPONSE):
             if existing is None:
@@ -117,6 +123,11 @@ def _request(row: listing.Row, mime: bytes | Exception, *, user: str, existing: 
         verdict = guards.may_write(False, _organizer(existing), _organizer_of(row), user)
         return Skip(row.uid, verdict.reason)
     previous = existing if pulled_before else None
+    if previous is not None:
+        verdict = guards.same_organizer("request", _organizer(previous),
+                                        _message_organizer(row, mime))
+        if not verdict.write:
+            return Skip(row.uid, verdict.reason)
     try:
         ics = _text(mime)
         return Write(mapping.invitation(ics, exchange_url=row.url, user=user, previous=previous))
@@ -140,7 +151,13 @@ def _organizer(text: str) -> str | None:
 
 
 def _organizer_of(row: listing.Row) -> str | None:
-    value = row.props.get("urn:schemas:calendar:organizer")
-    if not isinstance(value, str):
-        return None
-    return value.split("<")[-1].strip(" >").lower().removeprefix("mailto:") or None
+    return listing.organizer_address(row.props.get("urn:schemas:calendar:organizer"))
+
+
+def _message_organizer(row: listing.Row, mime: bytes | Exception) -> str | None:
+    """The message's organizer: its iCalendar's ORGANIZER, else the row's."""
+    try:
+        found = _organizer(_text(mime))
+    except (mapping.BadItem, guards.TooLarge):
+        found = None
+    return found or _organizer_of(row)

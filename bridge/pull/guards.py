@@ -11,6 +11,10 @@ nothing is sent, because a pull never sends.
   ATTENDEE line only; the count goes into the note.
 - A request whose UID is one of the user's own events (not pulled, and not organized by the
   request's organizer) is refused: a stranger's message never overwrites the user's event.
+- A request or cancellation whose organizer is not the organizer of the pulled event with its
+  UID is refused (`same_organizer`): a stranger who sends alice a message with bob's UID and a
+  higher SEQUENCE neither takes bob's meeting over nor cancels it. A message with no organizer
+  at all is refused the same way (Exchange stamps one on every request it delivers).
 - A reply from someone who was never invited, a reply or cancellation for a meeting the
   calendar no longer holds, and a malformed MIME body are refused with their reason.
 """
@@ -28,6 +32,7 @@ __all__ = [
     "attendees_to_keep",
     "check_size",
     "may_write",
+    "same_organizer",
 ]
 
 MAX_MIME_BYTES = 1024 * 1024  # an item's MIME; Outlook's own invitations are a few kB
@@ -74,3 +79,21 @@ def may_write(existing_is_pulled: bool | None, existing_organizer: str | None,
                               f"from {theirs} was not written")
     return Verdict(False, "the user's own event with this UID is kept (pushed meeting: "
                           "reconciled by the sync state, not by the pull)")
+
+
+def same_organizer(kind: str, existing_organizer: str | None,
+                   message_organizer: str | None) -> Verdict:
+    """May a `kind` ("request", "cancellation") from `message_organizer` change the pulled
+    event organized by `existing_organizer`? An event without ORGANIZER has no owner to
+    protect (an appointment made in OWA): any message of its UID may change it."""
+    if not existing_organizer:
+        return Verdict(True)
+    theirs = _shown(message_organizer) or "an unknown sender"
+    if message_organizer and theirs == existing_organizer.lower():
+        return Verdict(True)
+    return Verdict(False, f"{kind} from {theirs} for a meeting organized by "
+                          f"{_shown(existing_organizer)}: not written")
+
+
+def _shown(address: str | None) -> str:
+    return re.sub(r"[\x00-\x1f\x7f]", "", address or "").lower()[:200]

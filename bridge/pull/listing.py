@@ -17,6 +17,7 @@ Rules kept here:
 
 from __future__ import annotations
 
+import email.utils
 import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -39,6 +40,7 @@ __all__ = [
     "diff",
     "fetch_mime",
     "inbox_rows",
+    "organizer_address",
     "row_calendar",
     "rows_of",
 ]
@@ -121,6 +123,16 @@ def _row(mailbox: Mailbox, answer: webdav.Response) -> Row:
     url = href if "://" in href else mailbox.session.url(href)
     return Row(url, str(props.get("DAV:getetag") or ""), str(props.get(_CAL + "uid") or ""),
                sequence, str(props.get(_CLASS) or ""), props)
+
+
+def organizer_address(value: object) -> str | None:
+    """The address in a row's ``urn:schemas:calendar:organizer`` (or ``httpmail:from``): a bare
+    address or ``"Name" <address>``, lower-cased; None when there is none."""
+    if not isinstance(value, str):
+        return None
+    address = email.utils.parseaddr(re.sub(r"[\x00-\x1f\x7f]", "", value))[1]
+    address = address.strip().lower().removeprefix("mailto:")
+    return address or None
 
 
 def diff(known: Mapping[str, str], rows: Iterable[Row]) -> tuple[list[Row], list[str]]:

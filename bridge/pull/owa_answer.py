@@ -5,7 +5,9 @@ Rules kept here (reference §5.1, §6.2):
 - **One read before the send.** `survey` is one ``SEARCH`` of the mailbox root, ``DEEP
   TRAVERSAL`` (a scope the reference lists, [DM-DAV]), for the meeting messages with the UID:
   it gives both the request to answer (Inbox first, then Deleted Items, where OWA moves an
-  answered request; highest SEQUENCE wins) and the read-back marker, the number of
+  answered request; highest SEQUENCE wins; given an organizer, only that organizer's requests
+  count, so a stranger's request with the same UID is never the one answered) and the
+  read-back marker, the number of
   ``IPM.Schedule.Meeting.Resp.*`` with that UID in Sent Items. The marker must be read before
   the GET (a count taken after cannot tell whose reply it is), so one read plus one send is the
   least an answer that is provably sent once can cost.
@@ -21,6 +23,7 @@ from urllib.parse import unquote, urlsplit
 
 from bridge.exchange import owa, webdav
 from bridge.exchange.mailbox import Mailbox
+from bridge.pull import listing
 
 __all__ = ["RequestGone", "Survey", "send_answer", "survey"]
 
@@ -41,23 +44,28 @@ class Survey:
     replies: int  # Resp.* with this UID in Sent Items (the marker)
 
 
-def survey(mailbox: Mailbox, uid: str) -> Survey:
-    """The request with `uid` and the count of the user's replies to it, in one SEARCH."""
+def survey(mailbox: Mailbox, uid: str, organizer: str | None = None) -> Survey:
+    """The request with `uid` and the count of the user's replies to it, in one SEARCH.
+    With `organizer`, only requests whose ``urn:schemas:calendar:organizer`` is that address
+    (compared lower-cased, read as the pull reads rows) are candidates."""
     folders = mailbox.folders
     where = (f"{webdav.sql_identifier(_CAL + 'uid')} = {webdav.sql_string(uid)} AND "
              f"({webdav.sql_identifier(_CLASS)} = {webdav.sql_string(_REQUEST)} OR "
              f"{webdav.sql_identifier(_CLASS)} LIKE {webdav.sql_string(_RESPONSE + '%')})")
-    sql = webdav.build_sql([_CAL + "sequence", _CAL + "uid", _CLASS],
+    sql = webdav.build_sql([_CAL + "sequence", _CAL + "uid", _CAL + "organizer", _CLASS],
                            urlsplit(folders.root).path + "/", where, traversal="DEEP")
     response = mailbox.session.request("SEARCH", folders.root + "/", headers=_XML,
                                        body=webdav.build_search(sql))
     requests: dict[str, list[webdav.Response]] = {"inbox": [], "deleteditems": []}
     replies = 0
+    wanted = None if organizer is None else listing.organizer_address(organizer)
     for hit in webdav.parse_multistatus(response.content):
         klass = str(hit.props.get(_CLASS) or "")
         folder = _folder_of(hit.href, folders.inbox, folders.deleteditems, folders.sentitems)
         if klass == _REQUEST and folder in requests:
-            requests[folder].append(hit)
+            if wanted is None or listing.organizer_address(
+                    hit.props.get(_CAL + "organizer")) == wanted:
+                requests[folder].append(hit)
         elif klass.startswith(_RESPONSE) and folder == "sentitems":
             replies += 1
     found = requests["inbox"] or requests["deleteditems"]
