@@ -16,6 +16,13 @@ Rules kept here:
   only when its tag moved and saved once that folder is handled (a pass that fails half-way
   saves nothing of that folder: the next one lists it again, and unchanged events are written
   as "unchanged"); every event written, removed, answered or refused is reported to the hooks.
+- **Nothing is removed on a listing's word alone.** Range-paged SEARCH is no snapshot (an item
+  deleted between pages shifts the rows; a short page or a 416 ends the listing early), so a
+  remembered Calendar URL missing from the listing is confirmed gone with one PROPFIND Depth 0
+  (`Mailbox.exists`) before its event is deleted; one that still exists is kept in memory with
+  an empty etag, so the next listing reads it again, and nothing is deleted. Deletions are
+  rare, so one request per removed item is the price. (The Inbox's missing rows are only
+  forgotten, never acted on, so they need no check.)
 - Calendar items whose UID is the user's own event (the meetings calbridge pushed) are left to
   the two-sided state (issue 10 point 4): given `own_items` (`bridge.pull.own_items`), an
   Exchange-side edit of them is settled there (`own_edits` decides); without it `into_caldav`
@@ -142,7 +149,11 @@ def _calendar(mailbox: Mailbox, target: PulledCalendar, memory: PullMemory,
             _write(target, memory, mailbox.address, batch, result)
     _write(target, memory, mailbox.address, batch, result)
     for url in [u for u in memory.calendar if u not in listed]:
-        _, uid = memory.calendar.pop(url)
+        _, uid = memory.calendar[url]
+        if mailbox.exists(url):  # listed short (Range paging shifted): not gone, read again
+            memory.calendar[url] = ("", uid)
+            continue
+        del memory.calendar[url]
         outcome = target.delete(uid).outcome  # never the user's own event
         if outcome == "deleted":
             result.removed += 1
