@@ -14,9 +14,16 @@ reason is logged in one line and shown in `status`. Nothing here sends, ever.
 | Canceled           | a pulled event              | Write STATUS:CANCELLED (Stale → Skip)        |
 | Canceled           | nothing / the user's own    | Skip                                         |
 | Resp.*             | an event the user organizes | Reply (not invited / stale / same → Skip)    |
+| Resp.*, From is    | an event the user organizes | Skip: a reply in someone else's name         |
+| not the attendee   |                             |                                              |
 | Resp.*             | nothing                     | Skip: the meeting was deleted                |
 | Resp.*             | someone else's meeting      | Skip: the user does not organize it          |
 | anything else      | -                           | Skip                                         |
+
+The replying attendee is the reply's own ATTENDEE line; the row's From
+(``urn:schemas:httpmail:from``, ``Name <addr>`` or a bare address) must name the same address
+when it holds one (a From without ``@`` is taken as unknown and not compared: the reference
+does not say what form Exchange 2003 gives it for internal senders).
 
 Messages of one meeting are applied in SEQUENCE order; at equal SEQUENCE a cancellation comes
 after the request (creation times can tie; `order_key`).
@@ -98,6 +105,10 @@ def for_message(row: listing.Row, mime: bytes | Exception, *, user: str,
             reply_ics = _text(mime)
             outcome = mapping.apply_reply(existing, reply_ics, klass,
                                           sent_sequence=sent_sequence)
+            sender = _sender_of(row)
+            if sender is not None and sender != outcome.attendee.lower():
+                return Skip(row.uid, f"reply from {sender[:200]} on behalf of "
+                                     f"{outcome.attendee[:200]}: not recorded")
             if not outcome.changed:
                 return Skip(row.uid, f"{outcome.attendee} {outcome.partstat}: already recorded",
                             warning=False)
@@ -152,6 +163,12 @@ def _organizer(text: str) -> str | None:
 
 def _organizer_of(row: listing.Row) -> str | None:
     return listing.organizer_address(row.props.get("urn:schemas:calendar:organizer"))
+
+
+def _sender_of(row: listing.Row) -> str | None:
+    """The address in the row's From, lower-cased; None when it holds none."""
+    found = listing.organizer_address(row.props.get("urn:schemas:httpmail:from"))
+    return found if found is not None and "@" in found else None
 
 
 def _message_organizer(row: listing.Row, mime: bytes | Exception) -> str | None:
