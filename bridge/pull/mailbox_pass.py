@@ -23,6 +23,10 @@ Rules kept here:
   an empty etag, so the next listing reads it again, and nothing is deleted. Deletions are
   rare, so one request per removed item is the price. (The Inbox's missing rows are only
   forgotten, never acted on, so they need no check.)
+- **An older Calendar copy never undoes a newer invitation**: a Calendar item whose SEQUENCE
+  is lower than the one recorded for its UID (`PullMemory.known_sequence`, e.g. an update
+  pulled from the Inbox before Exchange updated the copy) is skipped, routinely (an INFO line,
+  not a problem); its etag is remembered, so it is read again only when it changes.
 - Calendar items whose UID is the user's own event (the meetings calbridge pushed) are left to
   the two-sided state (issue 10 point 4): given `own_items` (`bridge.pull.own_items`), an
   Exchange-side edit of them is settled there (`own_edits` decides); without it `into_caldav`
@@ -86,6 +90,10 @@ class PullMemory:
     def problem(self, uid: str, reason: str) -> None:
         """`uid` could not be taken, for `reason` (already logged)."""
 
+    def known_sequence(self, uid: str) -> int | None:
+        """The SEQUENCE of the pulled event `uid` as last written; None when not known."""
+        return None
+
 
 @dataclass
 class PassResult:
@@ -143,6 +151,11 @@ def _calendar(mailbox: Mailbox, target: PulledCalendar, memory: PullMemory,
                                          message_class=row.message_class, own_partstat=own)
         except (mapping.BadItem, guards.TooLarge) as error:
             _problem(result, memory, row.uid, str(error))
+            continue
+        newest = memory.known_sequence(pulled.uid)
+        if newest is not None and pulled.sequence < newest:
+            _problem(result, memory, pulled.uid, f"Calendar copy at SEQUENCE {pulled.sequence} "
+                     f"is older than the {newest} already pulled: not written", warning=False)
             continue
         batch.append(pulled)
         if len(batch) >= BATCH:

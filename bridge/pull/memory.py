@@ -98,6 +98,10 @@ class StoredMemory(PullMemory):
     def problem(self, uid: str, reason: str) -> None:
         self._state.note_pull_problem(self._mailbox, uid, reason)
 
+    def known_sequence(self, uid: str) -> int | None:
+        row = self._state.pulled(self._mailbox, uid)
+        return None if row is None else row.sequence
+
 
 def own_partstat(text: str, address: str) -> str | None:
     """The PARTSTAT of `address`'s ATTENDEE line in the master VEVENT of `text`."""
