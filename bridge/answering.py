@@ -143,7 +143,8 @@ class Answering:
             return True
         payload = answers.AnswerPayload(
             decision.command, partstat, row.sequence,
-            answers.answer_key(uid, None, row.sequence, partstat))
+            answers.answer_key(uid, None, row.sequence, partstat),
+            organizer=answers.organizer_of(event.text or ""))
         return self._run(user, mailbox, calendar, uid, payload, [], report, on_outage,
                          "answer") is True
 
@@ -180,13 +181,14 @@ class Answering:
         run = AnswerRun(self.state, mailbox_name, uid, payload, entries, self.hook,
                         clock=self.clock, settle=self.settle)
         marker = run.step("request_located", mailbox.root_url,
-                          lambda: _located(owa_answer.survey(mailbox, uid)))
+                          lambda: _located(owa_answer.survey(mailbox, uid,
+                                                             organizer=payload.organizer)))
         count, _, url = marker.partition(" ")
         before = int(count)
 
         def sent_already(_entry: AnswerEntry) -> bool:
             nonlocal url
-            now = owa_answer.survey(mailbox, uid)
+            now = owa_answer.survey(mailbox, uid, organizer=payload.organizer)
             if not answers.recover("request_located", before, now.replies).send:
                 return True
             url = _located(now).partition(" ")[2]

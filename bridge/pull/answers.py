@@ -39,6 +39,7 @@ __all__ = [
     "answer_key",
     "cancelled",
     "decide",
+    "organizer_of",
     "own_partstat",
     "recover",
 ]
@@ -100,19 +101,36 @@ class AnswerPayload:
     partstat: str  # the user's new PARTSTAT
     sequence: int  # the meeting's version (the `pulled` row's) the answer is about
     key: str  # answer_key: the identity of this change
+    organizer: str | None = None  # whose request is answered (a stranger's with the UID is not)
 
     op = ANSWER
 
     def encode(self) -> dict[str, object]:
         return {"command": self.command, "partstat": self.partstat, "sequence": self.sequence,
-                "key": self.key}
+                "key": self.key, "organizer": self.organizer}
 
     @classmethod
     def decode(cls, raw: Mapping[str, Any]) -> AnswerPayload:
         command = str(raw["command"])
         if command not in RESPONSE_CLASSES:
             raise ValueError(f"not an answer: {command[:20]!r}")
-        return cls(command, str(raw["partstat"]), int(raw["sequence"]), str(raw["key"]))
+        organizer = raw.get("organizer")  # absent in journals written before it existed
+        return cls(command, str(raw["partstat"]), int(raw["sequence"]), str(raw["key"]),
+                   str(organizer) if organizer else None)
+
+
+def organizer_of(text: str) -> str | None:
+    """The ORGANIZER address of a stored event's master VEVENT, lower-cased, or None."""
+    try:
+        events = icalendar.Calendar.from_ical(text).walk("VEVENT")
+    except Exception:  # icalendar raises many unrelated types: unreadable has no organizer
+        return None
+    master = next((e for e in events if e.get("RECURRENCE-ID") is None),
+                  events[0] if events else None)
+    organizer = master.get("ORGANIZER") if master is not None else None
+    if organizer is None:
+        return None
+    return str(organizer).strip().lower().removeprefix("mailto:") or None
 
 
 def own_partstat(text: str, address: str) -> tuple[str, str] | None:

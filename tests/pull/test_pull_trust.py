@@ -235,3 +235,26 @@ def test_an_older_calendar_copy_does_not_undo_a_pulled_update(bridge: Bridge) ->
     assert alice_event(bridge, uid).decoded("DTSTART") == moved_to  # type: ignore[attr-defined]
     row = state(bridge).pulled("alice", uid)
     assert row is not None and row.sequence == 1
+
+
+def test_alices_accept_answers_bobs_request_not_a_strangers_newer_one(bridge: Bridge) -> None:
+    """carol's request with bob's UID and a higher SEQUENCE sits in alice's Inbox; alice
+    accepts bob's meeting in her client: bob gets the reply, carol gets nothing."""
+    uid = invited(bridge)
+    send_as(bridge, "carol", uid, "takeover", REQUEST, 5, HTTP_START + timedelta(days=3),
+            subject="Mine now")
+    pull(bridge)
+    calendar = bridge.calendar("alice")
+    event = calendar.event_by_uid(uid)
+    event.data = event.data.replace("PARTSTAT=NEEDS-ACTION", "PARTSTAT=ACCEPTED")
+    event.save()
+    bridge.sync(full=False)
+    bridge.sync()
+
+    def replies(alias: str) -> list[str]:
+        return [str(i[CLASS]) for i in bridge.exchange.items(alias, "Inbox")
+                if i.get(CAL + "uid") == uid and str(i[CLASS]).startswith(
+                    "IPM.Schedule.Meeting.Resp.")]
+
+    assert replies("bob") == ["IPM.Schedule.Meeting.Resp.Pos"]
+    assert replies("carol") == []
