@@ -19,6 +19,7 @@ Rules kept here (design §4b):
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
@@ -108,6 +109,14 @@ class PulledCalendar:
                     if not verdict.write:
                         outcomes.append(WriteOutcome(pulled.uid, "refused", verdict.reason))
                         continue
+                    if mapping.is_pulled(old_text):
+                        # A Calendar copy of someone else's meeting with the same UID (a
+                        # mailbox that files invitations on arrival) never takes it over.
+                        owner = guards.same_organizer("meeting", _address(_organizer(old_text)),
+                                                      _address(_organizer(pulled.text)))
+                        if not owner.write:
+                            outcomes.append(WriteOutcome(pulled.uid, "refused", owner.reason))
+                            continue
                     pulled, kept = _keep_unsent_answer(pulled, old_text, address,
                                                        (exchange_answers or {}), pulled.uid)
                 else:
@@ -202,6 +211,13 @@ def _keep_unsent_answer(pulled: mapping.Pulled, old_text: str, address: str,
     if arriving == shown:
         return pulled, True
     return mapping.with_partstat(pulled, address, shown), True
+
+
+def _address(organizer: str | None) -> str | None:
+    """`_organizer`'s value as a bare lower-cased address (it may carry a display name)."""
+    if organizer is None:
+        return None
+    return email.utils.parseaddr(organizer)[1].strip().lower() or organizer.strip().lower()
 
 
 def _href_for(uid: str) -> str:

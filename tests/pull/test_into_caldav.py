@@ -171,3 +171,25 @@ def test_a_reply_recorded_after_the_user_saved_meanwhile_keeps_the_users_edit(
     found = component["ATTENDEE"]
     rooms = [a for a in (found if isinstance(found, list) else [found]) if "room-101" in str(a)]
     assert [str(a.params["PARTSTAT"]) for a in rooms] == ["DECLINED"]
+
+
+def test_a_calendar_copy_of_someone_elses_meeting_with_the_uid_never_takes_it_over(
+        bridge: Bridge) -> None:
+    """A mailbox that files invitations on arrival holds carol's meeting with the UID of bob's
+    as a Calendar item of its own; writing it would turn bob's meeting into carol's."""
+    target, _ = pull_into_alice(bridge, 1)
+    stranger = mapping.appointment(
+        request_ics("pulled-0", START + timedelta(days=3), summary="Mine now",
+                    organizer="carol@example.com"),
+        exchange_url="http://exchange/Calendar/other.EML", user="alice@example.com")
+    (outcome,) = target.upsert([stranger], address="alice@example.com")
+    assert outcome.outcome == "refused"
+    assert outcome.reason == ("meeting from carol@example.com for a meeting organized by "
+                              "bob@example.com: not written")
+    stored = target.get("pulled-0")
+    assert stored is not None and "SUMMARY:Roadmap" in stored and "carol" not in stored
+    same_owner = mapping.appointment(
+        request_ics("pulled-0", START, summary="Roadmap v2"),
+        exchange_url="http://exchange/Calendar/0.EML", user="alice@example.com")
+    assert [o.outcome for o in target.upsert([same_owner], address="alice@example.com")] == [
+        "updated"]
