@@ -8,6 +8,11 @@ Rules kept here (design §4):
   journal (empty for a fresh run), the payload its typed first entry.
 - Only this module and `bridge.recovery` write an operation's outcome to the state (the row
   synced or cancelled, the journal closed).
+
+Size: over 400 lines because each operation's recipe reads best whole, beside its step table's
+order (create, update with its occurrence messages, cancel, delete); the Exchange requests
+themselves live in `bridge.exchange.mailbox`, the messages about single occurrences in
+`bridge.occurrence_messages`.
 """
 
 from __future__ import annotations

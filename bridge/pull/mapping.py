@@ -1,5 +1,9 @@
 """Exchange items → the events of the user's CalDAV calendar (pure: no I/O, no logging).
 
+Size: over 400 lines because reading an item, building the user's event from it and laying a
+reply over the organizer's event share one set of cleaning and attendee helpers (the rules
+below); the decision of which of these a message gets is `bridge.pull.decide`.
+
 Rules kept here:
 
 - **Marked.** Every event built here carries ``X-CALBRIDGE-ORIGIN:exchange``, the item's URL in
