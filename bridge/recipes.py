@@ -466,5 +466,6 @@ class Recipes:
             "cancel_sent",
             draft,
             send,
-            check=lambda _entry: not mailbox.exists(draft) and mailbox.was_sent(uid, CANCELED, 0),
+            check=lambda _entry: not mailbox.exists(draft)
+            and mailbox.was_sent(uid, CANCELED, 0, whole_series=True),
         )

@@ -51,6 +51,7 @@ FOLDER_PROPS = tuple(
 _UID = webdav.NS_CALENDAR + "uid"
 _SEQUENCE = webdav.NS_CALENDAR + "sequence"
 _CLASS = webdav.NS_EXCHANGE + "outlookmessageclass"
+_RECURRENCE_ID = webdav.NS_CALENDAR + "recurrenceid"
 _XML = {"Content-Type": 'text/xml; charset="utf-8"'}
 
 
@@ -252,16 +253,23 @@ class Mailbox:
         hits = self.search(self.folders.drafts, where, order_by=["DAV:creationdate"])
         return [self._absolute(hit.href) for hit in hits]
 
-    def was_sent(self, uid: str, message_class: str, min_sequence: int) -> bool:
+    def was_sent(self, uid: str, message_class: str, min_sequence: int, *,
+                 whole_series: bool = False) -> bool:
         """Whether Sent Items holds a `message_class` message for `uid` at `min_sequence` or
         later: the positive proof that a MOVE to the submission URI went out (a draft that is
-        merely gone from Drafts may have been deleted by the user)."""
+        merely gone from Drafts may have been deleted by the user). With `whole_series`, a
+        message about one occurrence (it carries a recurrenceid) is no proof: a series'
+        earlier occurrence cancellations share its UID and class."""
         where = (
             f"{webdav.sql_identifier(_UID)} = {webdav.sql_string(uid)} AND "
             f"{webdav.sql_identifier(_CLASS)} = {webdav.sql_string(message_class)} AND "
             f"{webdav.sql_identifier(_SEQUENCE)} >= {int(min_sequence)}"
         )
-        return bool(self.search(self.folders.sentitems, where))
+        hits = self.search(self.folders.sentitems, where,
+                           select=("DAV:getetag", _UID, _CLASS, _RECURRENCE_ID))
+        if whole_series:
+            hits = [h for h in hits if not h.props.get(_RECURRENCE_ID)]
+        return bool(hits)
 
     # -- steps (each one side effect) --------------------------------------------------------
 
