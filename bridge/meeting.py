@@ -92,7 +92,8 @@ def normalize_address(address: str) -> str:
     if value.lower().startswith("mailto:"):
         value = value[7:]
     value = value.strip().lower()
-    if not value or "@" not in value or any(c in value for c in '\r\n\t ,;<>"'):
+    if (not value or "@" not in value or any(c in value for c in '\r\n\t ,;<>"')
+            or not value.isprintable()):  # U+0085, U+2028 ...: no mail envelope takes them
         raise MeetingError(f"not an e-mail address: {address[:80]!r}")
     return value
 

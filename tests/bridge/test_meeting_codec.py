@@ -7,14 +7,18 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from bridge.meeting import (
     Attendee,
     AttendeeKind,
     AttendeeRole,
     BusyStatus,
     Meeting,
+    MeetingError,
     Override,
     Sensitivity,
+    normalize_address,
 )
 from bridge.meeting_codec import decode_meeting, encode_meeting
 
@@ -114,3 +118,10 @@ def test_an_override_changes_the_content_hash() -> None:
     moved_again = replace(series, overrides=(replace(series.overrides[0], location="Room 2"),
                                              series.overrides[1]))
     assert len({plain.content_hash(), series.content_hash(), moved_again.content_hash()}) == 3
+
+
+def test_an_address_with_a_character_no_mail_envelope_takes_is_refused_even_leniently() -> None:
+    for bad in ("x\x85y@y.com", "x@y\u2028.com", "x\x0b@y.com"):
+        with pytest.raises(MeetingError):
+            normalize_address(bad)
+    assert normalize_address("MAILTO:Bob@Example.com") == "bob@example.com"
