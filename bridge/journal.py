@@ -5,7 +5,9 @@ done. Only the steps declared in the operation's table (`bridge.operations`) can
 other name is a bug in the recipe (`UndeclaredStep`), never a silent new journal entry.
 Replaying an operation after a crash skips the steps found done, and a step found started but
 not done is first checked against the server (its marker read back) and only repeated when the
-check says it did not happen; steps without a check must be idempotent.
+check says it did not happen; steps without a check must be idempotent. The check waits the
+settle time from the step's latest request (`touch` before each request of a step that sends
+several), since a request in flight when the process died may still be carried out.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class JournaledRun:
         self.payload = payload
         self.entries = {e.step: e for e in entries}
         self.first = not entries
+        self._running: tuple[str, int] | None = None  # the step whose action runs now
 
     def marker(self, step: str) -> str | None:
         self._declared(step)
@@ -112,8 +115,10 @@ class JournaledRun:
                 payload=self.payload.encode() if self.first else None,
             )
             self.first = False
+        self._running = (name, entry_id)
         self._hook(name, "before")
         outcome = action()
+        self._running = None
         # "sent": the request took effect but the journal does not know yet (the worst moment
         # for a crash, which the crash tests exercise).
         self._hook(name, "sent")
@@ -121,6 +126,12 @@ class JournaledRun:
         state.journal_done(entry_id, result)
         self._hook(name, "after")
         return result or ""
+
+    def touch(self, name: str) -> None:
+        """Inside the action of step `name`, before each request after its first: the settle
+        time of an interrupted step counts from its latest request (`State.journal_touch`)."""
+        if self._running is not None and self._running[0] == name:
+            self.state.journal_touch(self._running[1])
 
     def _declared(self, step: str) -> None:
         if step not in self.operation:

@@ -362,6 +362,7 @@ class Recipes:
         def send() -> None:
             for tag, message in zip(tags, messages, strict=True):
                 if tag not in sent:  # empty unless resumed: then the ones Sent Items lacks
+                    run.touch("occurrences_sent")  # settle counts from the latest message
                     mailbox.submit_message(occurrence_meeting(meeting, message, sequence),
                                            kind=message.kind, attempt=tag,
                                            recurrence_id=message.occurrence.recurrence_id)

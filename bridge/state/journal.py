@@ -81,6 +81,13 @@ class StatePartJournal(StateBase):
             assert cursor.lastrowid is not None
             return cursor.lastrowid
 
+    def journal_touch(self, entry_id: int, *, now: datetime | None = None) -> None:
+        """A started step is about to make another request (a step that sends several
+        messages): its entry's time becomes now, so the settle time before its outcome is read
+        back counts from the latest request, not from the first."""
+        self._execute("UPDATE outbox SET created_at = ? WHERE id = ? AND state = 'started'",
+                      (self._now_ts(now), entry_id))
+
     def journal_done(
         self, entry_id: int, marker: str | None = None, *, now: datetime | None = None
     ) -> JournalEntry:

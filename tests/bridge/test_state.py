@@ -539,3 +539,19 @@ def test_a_provisioned_user_is_recorded_once_and_survives_reopening(tmp_path: Pa
         "bob", "bob", "bob@example.com", "Bob"
     )
     assert row.created_at == T0
+
+
+def test_touching_a_started_entry_moves_its_time_and_leaves_a_done_one(tmp_path: Path) -> None:
+    clock = [T0]
+    with State.open(tmp_path / "bridge.sqlite", clock=lambda: clock[0]) as state:
+        state.upsert_item(ItemRow("alice", "u1"))
+        entry = state.journal_start("alice", "u1", "update", "occurrences_sent")
+        clock[0] = T0 + timedelta(seconds=50)
+        state.journal_touch(entry)
+        (started,) = state.open_journal("alice", "u1")
+        assert started.created_at == T0 + timedelta(seconds=50)
+        state.journal_done(entry)
+        clock[0] = T0 + timedelta(seconds=90)
+        state.journal_touch(entry)
+        (done,) = state.open_journal("alice", "u1")
+        assert done.created_at == T0 + timedelta(seconds=50)
