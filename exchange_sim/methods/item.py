@@ -79,6 +79,10 @@ def _submit(request: Request, store: Store, raw: bytes) -> Response:
         parts = re.split(rb"\r?\n\r?\n", raw, maxsplit=1)
         envelope, raw = _rcpt_to(parts[0]) if len(parts) > 1 else [], parts[-1]
     props = _promote(raw)
+    if media != "message/rfc821":
+        # Reference §3.2: a PUT of message/rfc821 is "the only way to get Bcc"; a Bcc header
+        # of a message/rfc822 submission reaches nobody.
+        props.pop(_BCC, None)
     if envelope:
         # The envelope names the recipients (reference §3.2: "the only way to get Bcc"); those
         # the headers do not show are Bcc (delivered, never shown)

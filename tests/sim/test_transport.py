@@ -383,3 +383,25 @@ def test_http_davmail_draft_put_then_move(
     assert b"UID:probe-7b19ceecc6f3" in source.content
     assert folder(admin, base, "room-102", "Calendar") == []
     assert classes(admin, base, "alice", "Inbox") == ["IPM.Schedule.Meeting.Resp.Pos"]
+
+
+def test_http_only_an_rfc821_envelope_reaches_bcc(sim: RunningSimulator, alice: requests.Session,
+                                                  admin: requests.Session) -> None:
+    """Reference §3.2: a PUT of message/rfc821 is "the only way to get Bcc"; the Bcc header of
+    a message/rfc822 submission reaches nobody."""
+    base = sim.base_url
+    submission = f"{base}/exchange/alice/%23%23DavMailSubmissionURI%23%23"
+    message = (b"From: alice@example.com\r\nTo: bob@example.com\r\nBcc: carol@example.com\r\n"
+               b"Subject: note\r\n\r\nbody\r\n")
+    put = alice.put(submission, data=message, headers={"Content-Type": "message/rfc822"})
+    assert put.status_code == 200
+    assert len(folder(admin, base, "bob", "Inbox")) == 1
+    assert folder(admin, base, "carol", "Inbox") == []
+    envelope = (b"MAIL FROM:<alice@example.com>\r\nRCPT TO:<bob@example.com>\r\n"
+                b"RCPT TO:<carol@example.com>\r\n\r\n")
+    put = alice.put(submission, data=envelope + message.replace(b"Bcc: carol@example.com\r\n",
+                                                                 b""),
+                    headers={"Content-Type": "message/rfc821"})
+    assert put.status_code == 200
+    assert len(folder(admin, base, "bob", "Inbox")) == 2
+    assert len(folder(admin, base, "carol", "Inbox")) == 1  # the envelope's Bcc
